@@ -1,0 +1,15 @@
+"""crypto-assets: a Dagster asset graph of crypto market, news, social, macro and on-chain data.
+
+Importing this package is cheap: it imports neither Dagster, torch nor transformers. The
+Dagster definitions are built only when `crypto_assets.definitions` is imported.
+"""
+
+
+def load(asset, start=None, end=None, **kwargs):
+    """`crypto_assets.load.load`: rows of an asset from the configured warehouse (see there)."""
+    from crypto_assets.load import load as _load
+
+    return _load(asset, start, end, **kwargs)
+
+
+__all__ = ["load"]

@@ -1,0 +1,248 @@
+"""Price ingestion: `price_observations` (spot prices) and `ohlcv_bars` (candles)."""
+
+
+from datetime import datetime
+from typing import Literal
+
+import dagster as dg
+import pandas as pd
+
+from crypto_assets.assets.common import SINGLE_RUN, partition_label, window_of
+from crypto_assets.partitions import HOURLY
+from crypto_assets.quality.quarantine import Rejects, numeric_problem
+from crypto_assets.sources.client import SourceError
+from crypto_assets.sources.coingecko import (
+    CoinGecko,
+    ohlc_days_covering,
+    parse_market_chart,
+    parse_markets,
+    parse_ohlc,
+)
+from crypto_assets.tables.prices import OHLCV_BARS, PRICE_OBSERVATIONS
+from crypto_assets.warehouse.resource import WarehouseResource
+from crypto_assets.warehouse.store import utcnow
+
+# A 4xx for one coin (unknown id, no recording) costs that coin only; anything else
+# (retries exhausted on 429/5xx, network down) means the source is down: fail the run.
+_PER_SYMBOL_STATUSES = frozenset({400, 404, 422})
+
+
+def _per_symbol_failure(exc: SourceError) -> bool:
+    return exc.status in _PER_SYMBOL_STATUSES
+
+
+class PriceObservationsConfig(dg.Config):
+    mode: Literal["auto", "snapshot", "history"] = "auto"
+    """auto: `snapshot` when the window contains the current time (live 5-minute runs of the
+    open hour), else `history` (backfills from /market_chart/range)."""
+
+
+def _validate(raw: pd.DataFrame, rejects: Rejects) -> pd.DataFrame:
+    """Reject bad prices, missing timestamps and duplicate (symbol, observed_at) keys."""
+    problems = numeric_problem(raw["price_usd"])
+    for reason in sorted(set(problems) - {""}):
+        raw = rejects.reject(raw, problems.reindex(raw.index) == reason, reason,
+                             key_cols=("symbol", "observed_at"), time_col="observed_at")
+    raw = rejects.reject(raw, raw["observed_at"].isna(), "missing timestamp", key_cols=("symbol",))
+    dupes = raw.duplicated(subset=["symbol", "observed_at"], keep="first")
+    raw = rejects.reject(raw, dupes, "duplicate timestamp", key_cols=("symbol", "observed_at"), time_col="observed_at")
+    out = raw.copy()
+    for col in ("price_usd", "market_cap_usd", "volume_24h_usd"):
+        out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
+    return out
+
+
+def _snapshot(coingecko: CoinGecko, universe: pd.DataFrame, rejects: Rejects) -> pd.DataFrame:
+    """One observation per coin from /coins/markets (paged, <= 250 per page)."""
+    ids = universe.coingecko_id.dropna().tolist()
+    raw = parse_markets(coingecko.markets(ids))
+    by_id = dict(zip(universe.coingecko_id, universe.symbol))
+    raw["symbol"] = raw.coingecko_id.map(by_id)
+    raw = rejects.reject(raw, raw.symbol.isna(), "unknown coin id", key_cols=("coingecko_id",), time_col="observed_at")
+    raw["endpoint"] = "coins/markets"
+    return raw
+
+
+def _history(coingecko: CoinGecko, universe: pd.DataFrame, start: datetime, end: datetime,
+             failures: dict[str, str]) -> pd.DataFrame:
+    """Points from /coins/{id}/market_chart/range, one request per coin for the whole window."""
+    frames = []
+    for symbol, coin_id in zip(universe.symbol, universe.coingecko_id):
+        if not coin_id:
+            failures[symbol] = "no coingecko_id in the universe"
+            continue
+        try:
+            payload = coingecko.market_chart_range(coin_id, start, end)
+        except SourceError as exc:
+            if not _per_symbol_failure(exc):
+                raise
+            failures[symbol] = str(exc)
+            continue
+        points = parse_market_chart(payload)
+        frames.append(points.assign(symbol=symbol, coingecko_id=coin_id, endpoint="market_chart/range"))
+    if not frames:
+        return pd.DataFrame(columns=["symbol", "coingecko_id", "observed_at", "price_usd", "market_cap_usd",
+                                     "volume_24h_usd", "endpoint"])
+    return pd.concat(frames, ignore_index=True)
+
+
+@dg.asset(
+    partitions_def=HOURLY,
+    backfill_policy=SINGLE_RUN,
+    group_name="ingest",
+    pool="coingecko",
+    kinds={"python", "sql"},
+    description=(
+        "Spot USD price observations per symbol, partitioned by the hour of the provider's timestamp. "
+        "The open hour takes the live /coins/markets snapshot (merged with what the hour already has); "
+        "past hours come from /coins/{id}/market_chart/range. Bad records go to `quarantine`."
+    ),
+)
+def price_observations(
+    context: dg.AssetExecutionContext,
+    config: PriceObservationsConfig,
+    coin_universe: pd.DataFrame,
+    coingecko: CoinGecko,
+    warehouse: WarehouseResource,
+) -> pd.DataFrame:
+    window = window_of(context)
+    start, end = pd.Timestamp(window.start), pd.Timestamp(window.end)
+    mode = config.mode
+    if mode == "auto":
+        mode = "snapshot" if start <= pd.Timestamp(utcnow()) < end else "history"
+    rejects = Rejects("price_observations", coingecko.provenance)
+    failures: dict[str, str] = {}
+
+    if mode == "snapshot":
+        raw = _snapshot(coingecko, coin_universe, rejects)
+    else:
+        raw = _history(coingecko, coin_universe, window.start, window.end, failures)
+    good = _validate(raw, rejects)
+    in_window = (good.observed_at >= start) & (good.observed_at < end)
+    outside = int((~in_window).sum())
+    now = utcnow()
+    good = good[in_window].assign(source=coingecko.provenance, ingested_at=now)
+    if mode == "snapshot":
+        # Earlier snapshots of the open hour stay: the new one is merged in, not replacing them.
+        before = warehouse.get().read(PRICE_OBSERVATIONS, start, end)
+        good = pd.concat([before[~before.set_index(["symbol", "observed_at"]).index.isin(
+            good.set_index(["symbol", "observed_at"]).index)], good], ignore_index=True)
+
+    good = good.sort_values(["symbol", "observed_at"]).reset_index(drop=True)
+    rejects.write(warehouse.get(), start, end)
+
+    covered = sorted(good.symbol.unique())
+    missing = sorted(set(coin_universe.symbol) - set(covered))
+    context.add_output_metadata(
+        {
+            "partition": partition_label(context),
+            "mode": mode,
+            "rows_quarantined": len(rejects),
+            "quarantine_by_reason": dg.MetadataValue.json(rejects.by_reason()),
+            "rows_outside_window": outside,
+            "symbols_covered": len(covered),
+            "symbols_expected": len(coin_universe),
+            "symbols_missing": dg.MetadataValue.json({s: failures.get(s, "no data in window") for s in missing}),
+            "requests_made": coingecko.client.requests_made,
+            "retries_made": coingecko.client.retries_made,
+        }
+    )
+    return good[PRICE_OBSERVATIONS.column_names]
+
+
+class OhlcvBarsConfig(dg.Config):
+    include_ohlc_endpoint: bool = False
+    """Also fetch the provider's candles from /coins/{id}/ohlc (one request per coin)."""
+
+
+def bar_interval_for(times: pd.Series) -> str:
+    """5-minute bars for dense (live or last-day) observations, hourly bars for sparser history."""
+    spacing = times.sort_values().diff().median()
+    return "5min" if pd.notna(spacing) and spacing <= pd.Timedelta(minutes=6) else "1h"
+
+
+def resample_observations(observations: pd.DataFrame) -> pd.DataFrame:
+    """Observations -> bars: open/high/low/close = first/max/min/last price inside the bar.
+
+    Bars with no observation are absent (a visible gap), never forward-filled. Per-bar volume
+    is not known from spot observations (the provider's volume is a trailing 24h figure), so
+    `volume` stays empty.
+    """
+    if observations.empty:
+        return pd.DataFrame(columns=OHLCV_BARS.column_names)
+    obs = observations.sort_values(["symbol", "observed_at"])
+    obs = obs.assign(interval=obs.groupby("symbol").observed_at.transform(lambda t: bar_interval_for(t)))
+    frames = []
+    for interval, part in obs.groupby("interval"):
+        part = part.assign(bar_start=part.observed_at.dt.floor(interval))
+        bars = part.groupby(["symbol", "bar_start"], sort=True).price_usd.agg(
+            open="first", high="max", low="min", close="last", n_observations="count"
+        ).reset_index()
+        bars["interval"] = interval
+        bars["bar_end"] = bars.bar_start + pd.Timedelta(interval)
+        frames.append(bars)
+    bars = pd.concat(frames, ignore_index=True)
+    bars["volume"] = float("nan")
+    bars["method"] = "resampled_observations"
+    return bars
+
+
+@dg.asset(
+    partitions_def=HOURLY,
+    backfill_policy=SINGLE_RUN,
+    group_name="ingest",
+    pool="coingecko",
+    kinds={"python", "sql"},
+    description=(
+        "OHLC bars per symbol: observations resampled to 5-minute bars (live) or hourly bars "
+        "(history), and optionally the provider's candles from /coins/{id}/ohlc (close-time stamped). "
+        "`interval` and `method` say which; bars with no data are absent, never filled."
+    ),
+)
+def ohlcv_bars(
+    context: dg.AssetExecutionContext,
+    config: OhlcvBarsConfig,
+    price_observations: pd.DataFrame,
+    coin_universe: pd.DataFrame,
+    coingecko: CoinGecko,
+) -> pd.DataFrame:
+    window = window_of(context)
+    start, end = pd.Timestamp(window.start), pd.Timestamp(window.end)
+    bars = resample_observations(price_observations)
+    candles_kept = candles_unfinished = 0
+    failures: dict[str, str] = {}
+    if config.include_ohlc_endpoint:
+        frames = [bars]
+        for symbol, coin_id in zip(coin_universe.symbol, coin_universe.coingecko_id):
+            try:
+                payload = coingecko.ohlc(coin_id, ohlc_days_covering(window.start, utcnow()))
+            except SourceError as exc:
+                if not _per_symbol_failure(exc):
+                    raise
+                failures[symbol] = str(exc)
+                continue
+            candles = parse_ohlc(payload)
+            fetched_at = pd.Timestamp(coingecko.client.last_response_at)
+            unfinished = candles.bar_end > fetched_at  # the last candle may still be open
+            candles_unfinished += int(unfinished.sum())
+            candles = candles[~unfinished & (candles.bar_start >= start) & (candles.bar_start < end)]
+            candles_kept += len(candles)
+            frames.append(candles.assign(symbol=symbol, volume=float("nan"), n_observations=pd.NA,
+                                         method="coingecko_ohlc"))
+        bars = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else bars
+    bars = bars.assign(source=coingecko.provenance, ingested_at=utcnow())
+    bars = bars[(bars.bar_start >= start) & (bars.bar_start < end)]
+    context.add_output_metadata(
+        {
+            "partition": partition_label(context),
+            "bars_by_interval": dg.MetadataValue.json(bars.groupby("interval").size().astype(int).to_dict()),
+            "symbols_covered": int(bars.symbol.nunique()),
+            "provider_candles_kept": candles_kept,
+            "provider_candles_unfinished_dropped": candles_unfinished,
+            "ohlc_failures": dg.MetadataValue.json(failures),
+        }
+    )
+    return bars.sort_values(["symbol", "interval", "bar_start"])[OHLCV_BARS.column_names]
+
+
+ASSETS = [price_observations, ohlcv_bars]

@@ -1,0 +1,136 @@
+"""Warehouse invariants: idempotent and atomic window writes, schema in code, typed reads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from crypto_assets.tables.prices import PRICE_OBSERVATIONS
+from crypto_assets.warehouse.schema import Column, TableSpec, common_columns
+from crypto_assets.warehouse.store import SchemaMismatchError, Warehouse
+
+HOUR = pd.Timestamp("2021-05-15 10:00", tz="UTC")
+
+
+def observations(hour: pd.Timestamp, symbols=("BTC", "ETH"), price=100.0) -> pd.DataFrame:
+    times = pd.date_range(hour, periods=12, freq="5min")
+    rows = [
+        {"symbol": s, "observed_at": t, "coingecko_id": s.lower(), "price_usd": price + i,
+         "market_cap_usd": np.nan, "volume_24h_usd": 1e9, "endpoint": "test", "source": "test",
+         "ingested_at": pd.Timestamp("2026-01-01", tz="UTC")}
+        for s in symbols for i, t in enumerate(times)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_window_write_is_idempotent(warehouse_url):
+    wh = Warehouse(warehouse_url)
+    neighbour = observations(HOUR - pd.Timedelta("1h"))
+    wh.replace_window(PRICE_OBSERVATIONS, neighbour, HOUR - pd.Timedelta("1h"), HOUR)
+    frame = observations(HOUR)
+    snapshots = []
+    for _ in range(3):
+        assert wh.replace_window(PRICE_OBSERVATIONS, frame, HOUR, HOUR + pd.Timedelta("1h")) == 24
+        snapshots.append(wh.read(PRICE_OBSERVATIONS))
+    for snap in snapshots[1:]:
+        pd.testing.assert_frame_equal(snap, snapshots[0])
+    everything = snapshots[0]
+    assert len(everything) == 48  # neighbour hour untouched, no duplicates
+    assert not everything.duplicated(["symbol", "observed_at"]).any()
+    # Values and types survive the round trip: UTC-aware timestamps, NaN stays NaN (NULL).
+    got = wh.read(PRICE_OBSERVATIONS, HOUR, HOUR + pd.Timedelta("1h"), filters={"symbol": ["BTC"]})
+    assert str(got.observed_at.dt.tz) == "UTC"
+    assert got.observed_at.tolist() == frame[frame.symbol == "BTC"].observed_at.tolist()
+    assert got.price_usd.tolist() == [100.0 + i for i in range(12)]
+    assert got.market_cap_usd.isna().all()
+    wh.dispose()
+
+
+def test_failed_write_leaves_previous_content(warehouse_url):
+    wh = Warehouse(warehouse_url)
+    end = HOUR + pd.Timedelta("1h")
+    wh.replace_window(PRICE_OBSERVATIONS, observations(HOUR, price=100.0), HOUR, end)
+    before = wh.read(PRICE_OBSERVATIONS)
+    # A replacement whose last row breaks a NOT NULL constraint: the delete and the first
+    # inserts already ran inside the transaction when the database refuses it.
+    bad = observations(HOUR, price=200.0)
+    bad.loc[len(bad) - 1, "symbol"] = None
+    with pytest.raises(sa.exc.DBAPIError):
+        wh.replace_window(PRICE_OBSERVATIONS, bad, HOUR, end)
+    pd.testing.assert_frame_equal(wh.read(PRICE_OBSERVATIONS), before)
+    wh.dispose()
+
+
+def test_failure_between_chunks_rolls_back(sqlite_url, monkeypatch):
+    """A crash after some insert chunks committed nothing: the window keeps its old rows."""
+    import crypto_assets.warehouse.store as store
+
+    wh = Warehouse(sqlite_url)
+    end = HOUR + pd.Timedelta("1h")
+    wh.replace_window(PRICE_OBSERVATIONS, observations(HOUR), HOUR, end)
+    before = wh.read(PRICE_OBSERVATIONS)
+    monkeypatch.setattr(store, "_INSERT_CHUNK", 5)
+    calls = {"n": 0}
+    real = sa.engine.Connection.exec_driver_sql
+
+    def crash_on_third_chunk(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("injected crash mid-write")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(sa.engine.Connection, "exec_driver_sql", crash_on_third_chunk)
+    with pytest.raises(RuntimeError, match="injected"):
+        wh.replace_window(PRICE_OBSERVATIONS, observations(HOUR, price=500.0), HOUR, end)
+    assert calls["n"] == 3
+    monkeypatch.setattr(sa.engine.Connection, "exec_driver_sql", real)
+    pd.testing.assert_frame_equal(wh.read(PRICE_OBSERVATIONS), before)
+
+
+def test_rows_outside_the_window_are_refused(sqlite_url):
+    wh = Warehouse(sqlite_url)
+    with pytest.raises(ValueError, match="outside the window"):
+        wh.replace_window(PRICE_OBSERVATIONS, observations(HOUR), HOUR, HOUR + pd.Timedelta("30min"))
+
+
+def test_duplicate_keys_are_refused(sqlite_url):
+    wh = Warehouse(sqlite_url)
+    frame = observations(HOUR)
+    with pytest.raises(ValueError, match="share a primary key"):
+        wh.replace_window(PRICE_OBSERVATIONS, pd.concat([frame, frame.head(1)]), HOUR, HOUR + pd.Timedelta("1h"))
+
+
+def test_renamed_column_blocks_writes_naming_it(warehouse_url):
+    wh = Warehouse(warehouse_url)
+    end = HOUR + pd.Timedelta("1h")
+    wh.replace_window(PRICE_OBSERVATIONS, observations(HOUR), HOUR, end)
+    with wh.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE price_observations RENAME COLUMN price_usd TO price")
+    fresh = Warehouse(warehouse_url)  # a new process: nothing cached
+    diff = fresh.schema_diff(PRICE_OBSERVATIONS)
+    assert not diff.ok and diff.missing == ("price_usd",) and diff.unexpected == ("price",)
+    with pytest.raises(SchemaMismatchError, match="missing columns: price_usd"):
+        fresh.replace_window(PRICE_OBSERVATIONS, observations(HOUR), HOUR, end)
+    # Migration is additive: it adds the column back, the renamed one stays for a human to fix.
+    assert fresh.migrate(PRICE_OBSERVATIONS)
+    assert fresh.schema_diff(PRICE_OBSERVATIONS).ok
+    wh.dispose()
+    fresh.dispose()
+
+
+def test_mistyped_column_is_named(sqlite_url):
+    wh = Warehouse(sqlite_url)
+    spec = TableSpec("t_typed", (Column("k", "str"), Column("v", "float"), *common_columns()), ("k",))
+    with wh.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t_typed (k VARCHAR(10) PRIMARY KEY, v DATETIME, source VARCHAR(10), ingested_at DATETIME)")
+    diff = wh.schema_diff(spec)
+    assert diff.mistyped and diff.mistyped[0].startswith("v: expected float")
+    with pytest.raises(SchemaMismatchError, match="mistyped columns: v"):
+        wh.verify_schema(spec)
+
+
+def test_read_of_absent_table_is_typed_and_empty(sqlite_url):
+    got = Warehouse(sqlite_url).read(PRICE_OBSERVATIONS, HOUR, HOUR + pd.Timedelta("1h"))
+    assert got.empty and list(got.columns) == PRICE_OBSERVATIONS.column_names
