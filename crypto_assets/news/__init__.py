@@ -1,0 +1,1 @@
+"""News: feed catalog and parser, Guardian API, canonical URLs, coin mention tagging."""

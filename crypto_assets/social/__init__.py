@@ -1,0 +1,1 @@
+"""Social posts: Reddit via praw."""
