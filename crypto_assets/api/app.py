@@ -1,0 +1,105 @@
+"""The FastAPI app factory.
+
+Startup never waits for Redis: the link connects lazily and the feed falls back to polling,
+so the API comes up (and /ready says "degraded") whether Redis is down, protected by a
+password, or password-less. The warehouse is not touched at startup either: /ready reports it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from crypto_assets.api import paging, queries, routes_data, routes_ops, routes_ws
+from crypto_assets.api.settings import ApiSettings
+from crypto_assets.api.state import ApiState
+from crypto_assets.warehouse.store import SchemaMismatchError
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Read-only access to the crypto-assets warehouse: prices, OHLCV bars, news,
+sentiment, technical indicators and ML features, plus a WebSocket price feed (`/ws/prices`).
+
+Send your key in the `X-API-Key` header. Tiers: **readonly** (market data, news, sentiment,
+indicators, health), **trading** (+ ML features and the WebSocket feed), **admin** (+ cache
+administration). 401: missing/unknown key; 403: tier too low; 429: rate limit (see
+`Retry-After`). Unknown symbols answer 404: `GET /api/v1/symbols` lists the valid ones.
+Ranges are paged: follow `next_page_token`. See docs/api.md."""
+
+
+def _error(status: int):
+    async def handler(_request: Request, exc: Exception):
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    return handler
+
+
+async def _warehouse_down(_request: Request, exc: Exception):
+    log.warning("warehouse error: %s: %s", type(exc).__name__, exc)
+    return JSONResponse({"detail": f"the warehouse is unavailable ({type(exc).__name__}); retry later"},
+                        status_code=503, headers={"Retry-After": "5"})
+
+
+class ServerTiming:
+    """Adds `Server-Timing: app;dur=<ms>`: time from request to response start inside this
+    process (for clients and the benchmark to tell server time from network/client time)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+
+        async def send_with_timing(message):
+            if message["type"] == "http.response.start":
+                took = f"app;dur={(time.perf_counter() - started) * 1000:.2f}".encode()
+                message = {**message, "headers": [*message.get("headers", []), (b"server-timing", took)]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_timing)
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    settings = settings or ApiSettings.from_env()
+    if not settings.api_keys:
+        log.warning("no API keys configured (CRYPTO_API_KEYS / CRYPTO_API_KEYS_FILE): every data endpoint answers 401")
+    state = ApiState(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        feed_task = asyncio.create_task(state.feed.run(), name="price-feed")
+        try:
+            yield
+        finally:
+            feed_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await feed_task
+            await state.feed.close()
+            await state.link.close()
+
+    app = FastAPI(title="crypto-assets data API", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.api = state
+    app.include_router(routes_ops.router)
+    app.include_router(routes_data.router)
+    app.include_router(routes_ws.router)
+    app.add_exception_handler(queries.NoData, _error(404))
+    app.add_exception_handler(queries.DatasetUnavailable, _error(503))
+    app.add_exception_handler(queries.BadQuery, _error(422))
+    app.add_exception_handler(paging.PageTokenError, _error(422))
+    app.add_exception_handler(SchemaMismatchError, _error(503))
+    app.add_exception_handler(sa.exc.SQLAlchemyError, _warehouse_down)
+    app.add_middleware(ServerTiming)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory crypto_assets.api.app:app_from_env`."""
+    return create_app(ApiSettings.from_env())

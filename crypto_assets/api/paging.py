@@ -1,0 +1,67 @@
+"""Opaque page tokens for keyset paging.
+
+A token says where the next page starts (a symbol and an inclusive time: rows of one
+symbol have distinct times, so "from this time on" resumes exactly) and carries a
+fingerprint of the query it belongs to: a token replayed with other parameters is refused
+(422) instead of silently returning rows of another query. It also carries the range the
+first page resolved (a default "last 24 h" must not move while a client pages through it).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+
+
+class PageTokenError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where the next page starts, and the resolved range of the query being paged."""
+
+    time: pd.Timestamp
+    symbol: str | None
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+
+def fingerprint(**params) -> str:
+    """Of the parameters as the client sent them (None for a default)."""
+    canonical = json.dumps({k: str(v) for k, v in sorted(params.items())}, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def encode(query: str, position: Position) -> str:
+    payload = {"q": query, "t": position.time.isoformat(), "s": position.symbol,
+               "a": position.start.isoformat(), "b": position.end.isoformat()}
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+_INVALID = "page_token is not valid: use the next_page_token of the previous page"
+
+
+def decode(token: str, query: str) -> Position:
+    """The position a token encodes; PageTokenError when it is not ours or not for this query."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        payload = json.loads(raw)
+        if not isinstance(payload, dict):
+            raise PageTokenError(_INVALID)
+        times = [pd.Timestamp(payload[k]) for k in ("t", "a", "b")]
+        symbol = payload.get("s")
+    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError, OverflowError):
+        raise PageTokenError(_INVALID) from None
+    if payload.get("q") != query:
+        raise PageTokenError("page_token belongs to another query: keep the other parameters unchanged while paging")
+    if any(t is pd.NaT or t.tzinfo is None for t in times) or not (symbol is None or isinstance(symbol, str)):
+        raise PageTokenError(_INVALID)
+    time, start, end = (t.tz_convert("UTC") for t in times)
+    return Position(time, symbol, start, end)

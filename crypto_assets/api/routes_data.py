@@ -1,0 +1,142 @@
+"""The data endpoints under /api/v1. Each handler validates, then answers from the cache or
+from a `queries` function run in a worker thread."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+
+from crypto_assets.api import models, queries
+from crypto_assets.api.auth import require
+from crypto_assets.api.state import SYMBOLS_HINT
+
+router = APIRouter(prefix="/api/v1")
+
+SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,19}$"
+MAX_PAGE = 5000
+MAX_BULK_SYMBOLS = 50
+MAX_SENTIMENT_WINDOW = pd.Timedelta("7D")
+
+Symbol = Annotated[str, Path(pattern=SYMBOL_PATTERN, description="Ticker, e.g. BTC (case-insensitive).")]
+Start = Annotated[datetime | None, Query(description="Inclusive start, ISO 8601 (naive = UTC). Default: end - 24 h.")]
+End = Annotated[datetime | None, Query(description="Exclusive end, ISO 8601 (naive = UTC). Default: now.")]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Rows per page.")]
+PageToken = Annotated[str | None, Query(max_length=1000, description="next_page_token of the previous page.")]
+BarInterval = Annotated[str, Query(pattern=r"^\d{1,3}(min|h|D)$", description="Bar length, e.g. 5min, 1h, 4h, 4D.")]
+
+readonly = Depends(require("readonly"))
+trading = Depends(require("trading"))
+
+# pandas frequency of each resampling choice of /prices/historical
+PRICE_INTERVALS = {"5min": "5min", "15min": "15min", "1h": "1h", "4h": "4h", "1d": "1D"}
+
+
+def _api(request: Request):
+    return request.app.state.api
+
+
+@router.get("/prices/current/{symbol}", response_model=models.CurrentPrice, dependencies=[readonly],
+            summary="Latest price observation of a symbol")
+async def current_price(request: Request, symbol: Symbol):
+    api = _api(request)
+    symbol = await api.check_symbol(symbol)
+    return await api.respond("prices_current", "price_observations", {"symbol": symbol},
+                             queries.current_price, api.warehouse_url, symbol, api.now())
+
+
+@router.get("/prices/historical/{symbol}", response_model=models.PricePage, dependencies=[readonly],
+            summary="Price observations in a range, raw or the last one per interval (paged)")
+async def historical_prices(request: Request, symbol: Symbol, start: Start = None, end: End = None,
+                            interval: Literal["raw", "5min", "15min", "1h", "4h", "1d"] = "raw",
+                            limit: Limit = 1000, page_token: PageToken = None):
+    api = _api(request)
+    symbol = await api.check_symbol(symbol)
+    freq = "raw" if interval == "raw" else PRICE_INTERVALS[interval]
+    params = {"symbol": symbol, "start": start, "end": end, "interval": interval, "limit": limit, "page": page_token}
+    return await api.respond("prices_historical", "price_observations", params, queries.price_history,
+                             api.warehouse_url, symbol, start, end, freq, limit, page_token, api.now())
+
+
+@router.get("/ohlcv/{symbol}", response_model=models.OhlcvPage, dependencies=[readonly],
+            summary="OHLC(V) bars of one interval in a range (paged)")
+async def ohlcv(request: Request, symbol: Symbol, interval: BarInterval = "1h", start: Start = None,
+                end: End = None, limit: Limit = 1000, page_token: PageToken = None):
+    api = _api(request)
+    symbol = await api.check_symbol(symbol)
+    params = {"symbol": symbol, "start": start, "end": end, "interval": interval, "limit": limit, "page": page_token}
+    return await api.respond("ohlcv", "ohlcv_bars", params, queries.ohlcv,
+                             api.warehouse_url, symbol, interval, start, end, limit, page_token, api.now())
+
+
+@router.get("/sentiment/{symbol}", response_model=models.Sentiment, dependencies=[readonly],
+            summary="Sentiment of news and posts mentioning a symbol over a trailing window")
+async def sentiment(request: Request, symbol: Symbol,
+                    window: Annotated[str, Query(pattern=r"^\d{1,3}[hd]$", description="1h .. 7d, e.g. 24h")] = "24h"):
+    api = _api(request)
+    symbol = await api.check_symbol(symbol)
+    span = pd.Timedelta(hours=int(window[:-1])) if window.endswith("h") else pd.Timedelta(days=int(window[:-1]))
+    if not pd.Timedelta("1h") <= span <= MAX_SENTIMENT_WINDOW:
+        raise HTTPException(422, "window must lie between 1h and 7d")
+    return await api.respond("sentiment", "sentiment_scores", {"symbol": symbol, "window": window},
+                             queries.sentiment, api.warehouse_url, symbol, span, window, api.now())
+
+
+@router.get("/news/latest", response_model=models.News, dependencies=[readonly],
+            summary="Latest news articles, optionally only those mentioning a symbol")
+async def latest_news(request: Request,
+                      symbol: Annotated[str | None, Query(pattern=SYMBOL_PATTERN)] = None,
+                      limit: Annotated[int, Query(ge=1, le=100)] = 20):
+    api = _api(request)
+    if symbol is not None:
+        symbol = await api.check_symbol(symbol)
+    return await api.respond("news", "news_articles", {"symbol": symbol, "limit": limit},
+                             queries.latest_news, api.warehouse_url, symbol, limit)
+
+
+@router.get("/technical/{symbol}", response_model=models.Technical, dependencies=[readonly],
+            summary="Latest technical indicators of a symbol")
+async def technical(request: Request, symbol: Symbol, interval: Literal["5min", "30min", "1h"] = "1h",
+                    limit: Annotated[int, Query(ge=1, le=500, description="Most recent bars.")] = 1):
+    api = _api(request)
+    symbol = await api.check_symbol(symbol)
+    return await api.respond("technical", "technical_indicators",
+                             {"symbol": symbol, "interval": interval, "limit": limit},
+                             queries.technical, api.warehouse_url, symbol, interval, limit)
+
+
+@router.get("/ml-features/bulk", response_model=models.FeaturesPage, dependencies=[trading],
+            summary="ML feature rows of several symbols in a range (paged)")
+async def ml_features_bulk(
+    request: Request,
+    symbols: Annotated[str, Query(min_length=1, max_length=1100, description="Comma-separated tickers (<= 50).")],
+    start: Start = None, end: End = None, limit: Limit = 1000, page_token: PageToken = None,
+    columns: Annotated[str | None, Query(max_length=8000, description="Comma-separated feature columns "
+                                                                       "(default: all).")] = None,
+):
+    api = _api(request)
+    wanted = list(dict.fromkeys(s.strip().upper() for s in symbols.split(",") if s.strip()))
+    if not wanted or len(wanted) > MAX_BULK_SYMBOLS:
+        raise HTTPException(422, f"symbols must list 1 to {MAX_BULK_SYMBOLS} tickers")
+    known = await api.known_symbols()
+    unknown = [s for s in wanted if s not in known]
+    if unknown:
+        raise HTTPException(404, f"unknown symbols {unknown[:10]}: {SYMBOLS_HINT}")
+    cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    queries.declared(queries.ML_FEATURES)  # 503 before touching the cache when the table is absent
+    params = {"symbols": ",".join(sorted(wanted)), "start": start, "end": end, "limit": limit, "page": page_token,
+              "columns": columns}
+    return await api.respond("ml_bulk", queries.ML_FEATURES, params, queries.ml_bulk,
+                             api.warehouse_url, wanted, start, end, limit, page_token, cols, api.now())
+
+
+@router.get("/ml-features/{symbol}/current", response_model=models.Features, dependencies=[trading],
+            summary="Latest ML feature row of a symbol")
+async def ml_features_current(request: Request, symbol: Symbol):
+    api = _api(request)
+    symbol = await api.check_symbol(symbol)
+    queries.declared(queries.ML_FEATURES)
+    return await api.respond("ml_current", queries.ML_FEATURES, {"symbol": symbol},
+                             queries.ml_current, api.warehouse_url, symbol, api.now())

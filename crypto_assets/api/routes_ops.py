@@ -1,0 +1,87 @@
+"""Operational endpoints: liveness, readiness, dataset health, the symbol list, cache admin."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pandas as pd
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from crypto_assets.api import health, models, queries, render
+from crypto_assets.api.auth import require
+from crypto_assets.warehouse.store import redact_url
+
+router = APIRouter()
+
+
+@router.get("/health", summary="Liveness: the process answers (no dependency is checked)")
+async def liveness():
+    return {"status": "alive"}
+
+
+def _freshness(url) -> list[dict]:
+    return health.compute_dataset_health(health.latest_partitions(url), pd.Timestamp.now(tz="UTC"))
+
+
+def _health_rows(rows: list[dict]) -> list[dict]:
+    return [{**r, "latest_time": render.iso(r["latest_time"]) if r["latest_time"] is not None else None}
+            for r in rows]
+
+
+@router.get("/ready", response_model=models.Ready,
+            summary="Readiness: warehouse reachable (503 if not), freshness per dataset, Redis state",
+            responses={503: {"description": "The warehouse cannot be read."}})
+async def readiness(request: Request):
+    api = request.app.state.api
+    redis_state = await api.link.check()
+    feed = {"mode": api.feed.mode, "subscribers": len(api.feed.subscribers)}
+    url = api.warehouse_url
+    try:
+        rows = await run_in_threadpool(_freshness, url)
+    except Exception as exc:  # any failure to read the warehouse means "not ready"
+        warehouse = {"state": "unavailable", "detail": f"{type(exc).__name__}: {str(exc)[:200]}"}
+        body = {"status": "unavailable", "warehouse": warehouse, "redis": redis_state, "feed": feed}
+        return JSONResponse(body, status_code=503)
+    warehouse = {"state": "ok", "url": redact_url(url) if url else "default (CRYPTO_WAREHOUSE_URL unset)",
+                 "datasets": {r["dataset"]: {"latest_partition": r["latest_partition"], "age_seconds": r["age_seconds"],
+                                             "state": r["state"]} for r in rows}}
+    status = "ready" if redis_state["state"] == "ok" else "degraded"
+    return {"status": status, "warehouse": warehouse, "redis": redis_state, "feed": feed}
+
+
+def _health_payload(url) -> dict:
+    rows = _health_rows(_freshness(url))
+    return {"generated_at": render.iso(pd.Timestamp.now(tz="UTC")), "overall": health.overall_state(rows),
+            "datasets": rows}
+
+
+@router.get("/api/v1/health", response_model=models.Health, dependencies=[Depends(require("readonly"))],
+            summary="Per-dataset health: latest partition, age, state")
+async def dataset_health(request: Request):
+    api = request.app.state.api
+    # Cached under the price generation: it moves whenever the most frequent dataset lands.
+    return await api.respond("health", "price_observations", {}, _health_payload, api.warehouse_url)
+
+
+@router.get("/api/v1/symbols", response_model=models.Symbols, dependencies=[Depends(require("readonly"))],
+            summary="The symbols this API serves (coin_universe)")
+async def symbols(request: Request):
+    api = request.app.state.api
+    return await api.respond("symbols", "coin_universe", {}, queries.symbols_payload, api.warehouse_url)
+
+
+@router.post("/api/v1/admin/cache/invalidate", response_model=models.Invalidated,
+             dependencies=[Depends(require("admin"))],
+             summary="Drop cached responses of datasets (all by default), as a new partition would")
+async def invalidate_cache(request: Request,
+                           dataset: Annotated[list[str] | None, Query(description="Dataset names; default all.")] = None):
+    api = request.app.state.api
+    names = sorted(set(dataset)) if dataset else sorted(health.DATASETS)
+    unknown = [n for n in names if n not in health.DATASETS]
+    if unknown:
+        return JSONResponse({"detail": f"unknown datasets {unknown}; known: {sorted(health.DATASETS)}"},
+                            status_code=422)
+    generations = {name: await api.cache.bump(name) for name in names}
+    return {"invalidated": names, "generations": generations}

@@ -1,0 +1,49 @@
+"""`crypto-assets api`: run the data API with uvicorn, or mint an API key.
+
+    crypto-assets api --host 0.0.0.0 --port 8000 --workers 2
+    crypto-assets api --new-key readonly     # prints a new key once, and the entry to configure
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+
+from crypto_assets.api.settings import TIERS, ApiSettings, hash_key
+
+
+def new_key(tier: str) -> tuple[str, str]:
+    """A random key and its `tier:sha256` entry for CRYPTO_API_KEYS / CRYPTO_API_KEYS_FILE."""
+    key = "ca_" + secrets.token_urlsafe(32)
+    return key, f"{tier}:{hash_key(key)}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crypto-assets api", description="Serve the crypto-assets data API.")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--new-key", choices=TIERS, metavar="TIER",
+                        help=f"print a new API key of TIER ({', '.join(TIERS)}) and its hash entry, then exit")
+    return parser
+
+
+def serve(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.new_key:
+        key, entry = new_key(args.new_key)
+        print(f"key (give it to the client; it is not stored anywhere): {key}")
+        print(f"entry (add to CRYPTO_API_KEYS or CRYPTO_API_KEYS_FILE): {entry}")
+        return 0
+    ApiSettings.from_env()  # fail now, naming the variable, if the environment is misconfigured
+    import uvicorn
+
+    uvicorn.run("crypto_assets.api.app:app_from_env", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level=args.log_level)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(serve())
