@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("health", help="health score table per dataset; exit code 1 below 60 (see --help)")
     inst = sub.add_parser("instance", help="Dagster instance upkeep")
     inst.add_argument("action", choices=["widen-mysql"])
+    sub.add_parser("api", help="serve the data API (needs the `api` extra); --new-key TIER mints a key")
     args, rest = parser.parse_known_args(argv)
 
     if args.command == "demo":
@@ -50,6 +51,13 @@ def main(argv: list[str] | None = None) -> int:
         from crypto_assets.deploy.mysql_instance import main as widen_main
 
         return widen_main(rest)
+    if args.command == "api":
+        try:
+            from crypto_assets.api.server import serve
+        except ImportError as exc:  # the API is an optional extra
+            print(f"crypto-assets api needs the api extra (pip install 'crypto-assets[api]'): {exc}", file=sys.stderr)
+            return 2
+        return serve(rest)
     return 2
 
 

@@ -125,9 +125,9 @@ def test_importing_the_package_does_not_import_fastapi():
 
 
 def test_new_key_command_prints_a_key_whose_entry_authenticates(capsys):
-    from crypto_assets.api.server import serve
+    from crypto_assets.cli import main  # the `crypto-assets` entry point: `crypto-assets api --new-key trading`
 
-    assert serve(["--new-key", "trading"]) == 0
+    assert main(["api", "--new-key", "trading"]) == 0
     out = capsys.readouterr().out
     key = out.split("key (give it to the client; it is not stored anywhere): ")[1].split()[0]
     entry = out.split("entry (add to CRYPTO_API_KEYS or CRYPTO_API_KEYS_FILE): ")[1].split()[0]

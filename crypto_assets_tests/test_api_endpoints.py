@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from crypto_assets.api import create_app
-from crypto_assets.load import load
+from crypto_assets.loading import load
 from crypto_assets_tests.api_support import REDIS_URL, headers, redis_prefix, seed, settings
 
 RO = headers("readonly")

@@ -15,7 +15,7 @@ from dagster._core.definitions.freshness_evaluator import TimeWindowFreshnessPol
 from dagster._core.loader import LoadingContextForTest
 from dagster._core.test_utils import freeze_time
 
-from crypto_assets.load import load
+from crypto_assets.loading import load
 from crypto_assets.warehouse.resource import get_warehouse
 from crypto_assets_tests.graph_helpers import ProjectGraph
 

@@ -10,7 +10,7 @@ import pytest
 
 from crypto_assets.assets.ingest.prices import ohlcv_bars, price_observations, resample_observations
 from crypto_assets.assets.reference import coin_universe
-from crypto_assets.load import load
+from crypto_assets.loading import load
 from crypto_assets.sources.coingecko import CoinGecko
 from crypto_assets.warehouse.resource import WarehouseIOManager, WarehouseResource
 

@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from crypto_assets.api import render
 from crypto_assets.api.pubsub import PRICE_DATASET, PRICE_FIELDS, price_channel
 from crypto_assets.api.redis_link import REDIS_ERRORS, RedisLink
-from crypto_assets.load import load
+from crypto_assets.loading import load
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from crypto_assets.load import load
+from crypto_assets.loading import load
 from crypto_assets.tables import table
 
 

@@ -1,4 +1,4 @@
-"""What each endpoint reads from the warehouse, through `crypto_assets.load` (the same layer
+"""What each endpoint reads from the warehouse, through `crypto_assets.loading.load` (the same layer
 notebooks use). Plain synchronous functions returning JSON-ready dicts; the routes run them
 in a worker thread. Every read is bounded: a row limit, or a window the route validated.
 """
@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from crypto_assets.api import paging, render
-from crypto_assets.load import load
+from crypto_assets.loading import load
 from crypto_assets.tables import table
 
 

@@ -167,7 +167,8 @@ def make_checks(asset: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
             window = latest_window(context, key, partitions_def, span=RECENT)
             news = _read(warehouse, all_tables()["news_articles"], window, ["article_id"])
             scored = _read(warehouse, spec, window, ["item_id"])
-            covered = news.article_id.isin(scored.item_id).mean() if len(news) else 1.0
+            # float(): a numpy mean compares to np.bool_, which AssetCheckResult(passed=...) refuses.
+            covered = float(news.article_id.isin(scored.item_id).mean()) if len(news) else 1.0
             return dg.AssetCheckResult(
                 passed=covered >= SENTIMENT_COVERAGE_MIN,
                 severity=dg.AssetCheckSeverity.WARN,

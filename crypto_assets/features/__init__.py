@@ -1,0 +1,1 @@
+"""Feature-building helpers shared by the feature assets (no Dagster code here)."""
