@@ -134,3 +134,43 @@ def test_mistyped_column_is_named(sqlite_url):
 def test_read_of_absent_table_is_typed_and_empty(sqlite_url):
     got = Warehouse(sqlite_url).read(PRICE_OBSERVATIONS, HOUR, HOUR + pd.Timedelta("1h"))
     assert got.empty and list(got.columns) == PRICE_OBSERVATIONS.column_names
+
+
+def test_every_column_kind_round_trips_with_nulls(warehouse_url):
+    spec = TableSpec(
+        name="kinds_roundtrip",
+        description="one column of each kind",
+        columns=(
+            Column("key", "str", "key", nullable=False),
+            Column("at", "datetime", "time", nullable=False),
+            Column("when", "datetime", "optional time"),
+            Column("day", "date", "optional date"),
+            Column("n", "int", "optional int"),
+            Column("flag", "bool", "optional bool"),
+            Column("x", "float", "optional float"),
+            Column("label", "str", "optional text"),
+        ),
+        primary_key=("key", "at"),
+        time_column="at",
+    )
+    times = pd.to_datetime(["2021-05-15 10:00:00.123456", "2021-05-15 10:05", "2021-05-15 10:10"],
+                           utc=True, format="ISO8601")
+    frame = pd.DataFrame({
+        "key": ["a", "b", "c"], "at": times,
+        "when": [times[1], pd.NaT, times[1]],  # repeated value and a NULL among them
+        "day": [pd.Timestamp("2021-05-14").date(), None, pd.Timestamp("2021-05-14").date()],
+        "n": pd.array([1, None, 3], dtype="Int64"), "flag": pd.array([True, None, False], dtype="boolean"),
+        "x": [1.5, np.nan, -2.25], "label": ["p", None, "q"],
+    })
+    wh = Warehouse(warehouse_url)
+    wh.ensure_table(spec)
+    wh.replace_window(spec, frame, "2021-05-15", "2021-05-16")
+    got = wh.read(spec)
+    assert got["at"].tolist() == times.tolist()  # microseconds kept
+    assert got["when"].tolist()[0] == times[1] and pd.isna(got["when"][1]) and got["when"][2] == times[1]
+    assert str(got["day"][0]) == "2021-05-14" and pd.isna(got["day"][1])
+    assert got.n.tolist()[0] == 1 and pd.isna(got.n[1]) and got.n.tolist()[2] == 3
+    assert bool(got.flag[0]) is True and pd.isna(got.flag[1]) and bool(got.flag[2]) is False
+    assert got.x[0] == 1.5 and np.isnan(got.x[1]) and got.x[2] == -2.25
+    assert got.label.tolist()[0] == "p" and pd.isna(got.label[1])
+    wh.dispose()
