@@ -25,6 +25,7 @@ import dagster as dg
 import pandas as pd
 
 from benchmarks._results import record
+from crypto_assets.assets.common import range_tags
 from crypto_assets.assets.features.ml_features import (
     MACRO_COLUMNS,
     ONCHAIN_COLUMNS,
@@ -115,7 +116,7 @@ def bench_dagster(url: str) -> dict:
               for k in ("macro_series", "onchain_metrics")]
     first = HOURLY.get_partition_key_for_timestamp(DAY.timestamp())
     last = HOURLY.get_partition_key_for_timestamp((DAY + pd.Timedelta(hours=23)).timestamp())
-    tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+    tags = range_tags(first, last)
     started = time.perf_counter()
     result = dg.materialize([ml_features, *specs], selection=[ml_features], resources=resources,
                             instance=dg.DagsterInstance.ephemeral(), tags=tags)

@@ -21,10 +21,6 @@ DEMO_DAYS = ("2021-05-01", "2021-05-15")
 _QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def _range_tags(start: str, end: str) -> dict[str, str]:
-    return {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
-
-
 def run_demo() -> int:
     os.environ.setdefault("DAGSTER_HOME", str(Path.cwd() / ".dagster_home"))
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
@@ -35,6 +31,7 @@ def run_demo() -> int:
     import dagster as dg
 
     from crypto_assets.assets import all_assets
+    from crypto_assets.assets.common import range_tags
     from crypto_assets.automation.policies import apply_policies
     from crypto_assets.checks.data_checks import all_data_checks
     from crypto_assets.checks.freshness import latest_partition_checks
@@ -54,9 +51,9 @@ def run_demo() -> int:
 
     steps = [
         ("reference", unpartitioned, {}),
-        ("daily", daily, _range_tags(*DEMO_DAYS)),
-        ("hourly", hourly, _range_tags(*DEMO_HOURS)),
-        ("features", features, _range_tags(*DEMO_HOURS)),
+        ("daily", daily, range_tags(*DEMO_DAYS)),
+        ("hourly", hourly, range_tags(*DEMO_HOURS)),
+        ("features", features, range_tags(*DEMO_HOURS)),
     ]
     instance = dg.DagsterInstance.get()
     started = time.time()

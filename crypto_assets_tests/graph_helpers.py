@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from crypto_assets.assets import all_assets
+from crypto_assets.assets.common import range_tags
 from crypto_assets.automation.policies import apply_policies
 from crypto_assets.checks.data_checks import all_data_checks
 from crypto_assets.checks.freshness import latest_partition_checks
@@ -24,9 +25,7 @@ class ProjectGraph:
 
     def materialize(self, instance, selection, *, partition=None, range_=None, raise_on_error=True):
         """Materialize `selection` together with the checks that target it."""
-        tags = {}
-        if range_:
-            tags = {"dagster/asset_partition_range_start": range_[0], "dagster/asset_partition_range_end": range_[1]}
+        tags = range_tags(*range_) if range_ else {}
         return dg.materialize(
             [*self.assets, *self.checks],
             selection=dg.AssetSelection.assets(*selection),

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 import dagster as dg
 import pandas as pd
 
+from crypto_assets.assets.common import ranged_schedule
 from crypto_assets.partitions import DAILY
 from crypto_assets.sources.client import SourceError
 
@@ -42,23 +43,12 @@ def not_final(available_at: pd.Series, answered_at: datetime | None) -> pd.Serie
 def trailing_days_schedule(asset_key: str, *, name: str, cron: str, days: int,
                            default_status=dg.DefaultScheduleStatus.RUNNING) -> dg.ScheduleDefinition:
     """Materialize the last `days` daily partitions (up to yesterday's or today's) in one run."""
-
-    @dg.schedule(
-        name=name,
-        cron_schedule=cron,
-        execution_timezone="UTC",
-        target=dg.AssetSelection.assets(asset_key),
-        default_status=default_status,
+    return ranged_schedule(
+        asset_key, name=name, cron=cron, default_status=default_status,
+        keys_for=lambda now: trailing_day_range(now, days),
         description=f"Re-materializes the last {days} daily partitions of {asset_key} as one ranged run, "
         "so values published after their day land once they are final.",
     )
-    def _schedule(context: dg.ScheduleEvaluationContext):
-        first, last = trailing_day_range(context.scheduled_execution_time, days)
-        return dg.RunRequest(
-            tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
-        )
-
-    return _schedule
 
 
 def trailing_day_range(now, days: int) -> tuple[str, str]:

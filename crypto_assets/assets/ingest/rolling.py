@@ -19,6 +19,7 @@ from datetime import timedelta
 import dagster as dg
 import pandas as pd
 
+from crypto_assets.assets.common import ranged_schedule
 from crypto_assets.partitions import HOURLY
 from crypto_assets.quality.quarantine import Rejects
 from crypto_assets.tables.quality import QUARANTINE
@@ -97,19 +98,9 @@ def trailing_window_schedule(
     if hours < 1:
         raise ValueError("hours must be >= 1")
 
-    @dg.schedule(
-        name=name,
-        cron_schedule=cron,
-        execution_timezone="UTC",
-        target=dg.AssetSelection.assets(asset_key),
-        default_status=default_status,
+    return ranged_schedule(
+        asset_key, name=name, cron=cron, default_status=default_status,
+        keys_for=lambda now: trailing_range(now, hours),
         description=f"Every run re-materializes the last {hours} hourly partitions of {asset_key} as one "
         "ranged run, so items that appear late land in their own published hour.",
     )
-    def _schedule(context: dg.ScheduleEvaluationContext):
-        first, last = trailing_range(context.scheduled_execution_time, hours)
-        return dg.RunRequest(
-            tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
-        )
-
-    return _schedule
