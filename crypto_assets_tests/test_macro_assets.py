@@ -140,3 +140,19 @@ def test_live_mode_without_fred_key_fails_at_setup(url, monkeypatch):
 
 def test_trailing_range_is_the_last_days():
     assert trailing_day_range(pd.Timestamp("2024-03-10 06:15", tz="UTC"), 3) == ("2024-03-07", "2024-03-09")
+
+
+def test_daily_schedules_request_their_trailing_days_as_one_ranged_run():
+    from datetime import datetime, timezone
+
+    from crypto_assets.assets.ingest.macro import SCHEDULES as MACRO_SCHEDULES
+    from crypto_assets.assets.ingest.onchain import SCHEDULES as ONCHAIN_SCHEDULES
+
+    now = datetime(2024, 3, 10, 6, 15, tzinfo=timezone.utc)  # DAILY's last partition is the day before
+    expected = {"macro_series_trailing_62d": "2024-01-08", "onchain_metrics_trailing_7d": "2024-03-03"}
+    for schedule in (*MACRO_SCHEDULES, *ONCHAIN_SCHEDULES):
+        with dg.instance_for_test() as instance:
+            context = dg.build_schedule_context(instance=instance, scheduled_execution_time=now)
+            (request,) = schedule.evaluate_tick(context).run_requests
+        assert request.tags["dagster/asset_partition_range_start"] == expected[schedule.name]
+        assert request.tags["dagster/asset_partition_range_end"] == "2024-03-09"
