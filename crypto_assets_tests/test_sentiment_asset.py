@@ -183,3 +183,41 @@ def test_strict_mode_fails_the_run_instead_of_writing_vader(warehouse):
     with pytest.raises(Exception, match="strict mode"):
         materialize(warehouse, strict=True)
     assert warehouse.count(SENTIMENT_SCORES) == 0
+
+
+def _coverage_check(warehouse: Warehouse, instance, *, materialize_first: bool):
+    """Run the project's `sentiment_coverage` check on the partition (after materializing it)."""
+    from crypto_assets.checks.data_checks import all_data_checks
+
+    checks = [c for c in all_data_checks([sentiment_scores])
+              if any(k.name == "sentiment_coverage" for k in c.check_keys)]
+    resources = {
+        "io_manager": WarehouseIOManager(url=warehouse.url),
+        "warehouse": WarehouseResource(url=warehouse.url),
+        "sentiment_model": SentimentModel(**NO_MODELS),
+    }
+    selection = dg.AssetSelection.assets(sentiment_scores) if materialize_first else dg.AssetSelection.checks(*checks)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # the check itself is not partitioned: it reads the latest materialized partition
+        result = dg.materialize([*UPSTREAM_SPECS, sentiment_scores, *checks],
+                                partition_key=HOUR if materialize_first else None,
+                                resources=resources, selection=selection, instance=instance)
+    (evaluation,) = result.get_asset_check_evaluations()
+    return evaluation
+
+
+def test_sentiment_coverage_check_measures_the_scored_share_of_news(warehouse):
+    with dg.instance_for_test() as instance:
+        scored = _coverage_check(warehouse, instance, materialize_first=True)
+        assert scored.passed and scored.metadata["coverage"].value == 1.0
+        assert scored.metadata["articles"].value == 3 and scored.metadata["articles_without_text"].value == 1
+        # two articles arrive in the hour after it was scored: 2 of the 4 with text are covered
+        write_upstream(warehouse, "news_articles", [
+            *news_rows(),
+            {"article_id": "n-late-1", "title": "Late one", "summary": "", "published_at": at(40), "symbols_mentioned": ""},
+            {"article_id": "n-late-2", "title": "Late two", "summary": "", "published_at": at(41), "symbols_mentioned": ""},
+        ])
+        late = _coverage_check(warehouse, instance, materialize_first=False)
+    assert not late.passed and late.metadata["coverage"].value == 2 / 4
+    assert late.metadata["unscored_sample"].value == ["n-late-1", "n-late-2"]

@@ -20,6 +20,7 @@ from datetime import timedelta
 import dagster as dg
 import pandas as pd
 
+from crypto_assets.sentiment.text import NO_TEXT_TO_SCORE
 from crypto_assets.tables import all_tables
 from crypto_assets.tables.prices import COIN_UNIVERSE
 from crypto_assets.tables.quality import QUARANTINE
@@ -167,16 +168,32 @@ def make_checks(asset: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
             window = latest_window(context, key, partitions_def, span=RECENT)
             news = _read(warehouse, all_tables()["news_articles"], window, ["article_id"])
             scored = _read(warehouse, spec, window, ["item_id"])
-            # float(): a numpy mean compares to np.bool_, which AssetCheckResult(passed=...) refuses.
-            covered = float(news.article_id.isin(scored.item_id).mean()) if len(news) else 1.0
+            unscored = news.article_id[~news.article_id.isin(scored.item_id)]
+            # An article with no text cannot be scored: the sentiment run quarantined it with that
+            # reason, so it is accounted for rather than missing.
+            no_text = _sentiment_rejects(warehouse, unscored, NO_TEXT_TO_SCORE)
+            scorable = len(news) - len(no_text)
+            covered = (scorable - (len(unscored) - len(no_text))) / scorable if scorable else 1.0
             return dg.AssetCheckResult(
                 passed=covered >= SENTIMENT_COVERAGE_MIN,
                 severity=dg.AssetCheckSeverity.WARN,
-                metadata={"coverage": float(covered), "articles": len(news), "window": _describe_window(window)},
+                metadata={"coverage": covered, "articles": len(news), "articles_without_text": len(no_text),
+                          "unscored_sample": dg.MetadataValue.json(sorted(set(unscored) - no_text)[:20]),
+                          "window": _describe_window(window)},
             )
 
         checks.append(sentiment_coverage)
     return checks
+
+
+def _sentiment_rejects(warehouse: WarehouseResource, article_ids: pd.Series, reason: str) -> set[str]:
+    """Which of `article_ids` the sentiment runs quarantined for `reason`."""
+    if article_ids.empty:
+        return set()
+    keys = [f"news|{article_id}" for article_id in article_ids]
+    rejected = warehouse.get().read(QUARANTINE, columns=["record_key"], filters={
+        "asset": ["sentiment_scores"], "reason": [reason], "record_key": keys})
+    return {key.removeprefix("news|") for key in rejected.record_key}
 
 
 def _read(warehouse: WarehouseResource, spec: TableSpec, window, columns) -> pd.DataFrame:

@@ -9,6 +9,9 @@ from __future__ import annotations
 import html
 import re
 
+# Quarantine reason of an item whose title and lead are empty (the coverage check reads it).
+NO_TEXT_TO_SCORE = "no text to score"
+
 _TAG = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
 

@@ -10,7 +10,7 @@ from crypto_assets.assets.common import SINGLE_RUN, partition_label, window_of
 from crypto_assets.partitions import HOURLY
 from crypto_assets.quality.quarantine import Rejects
 from crypto_assets.sentiment.model import SCORE_COLUMNS, ScorerChoice, SentimentModel
-from crypto_assets.sentiment.text import title_and_lead
+from crypto_assets.sentiment.text import NO_TEXT_TO_SCORE, title_and_lead
 from crypto_assets.tables.sentiment import SENTIMENT_SCORES
 from crypto_assets.warehouse.resource import WarehouseResource
 from crypto_assets.warehouse.store import utcnow
@@ -64,7 +64,7 @@ def contain_bad_items(items: pd.DataFrame, start: pd.Timestamp, end: pd.Timestam
     keys = ("item_type", "item_id")
     items = rejects.reject(items, items.item_id.isna(), "missing item id", key_cols=("item_type",))
     items = rejects.reject(items, items.published_at.isna(), "missing published time", key_cols=keys)
-    items = rejects.reject(items, items.text.str.len() == 0, "no text to score", key_cols=keys, time_col="published_at")
+    items = rejects.reject(items, items.text.str.len() == 0, NO_TEXT_TO_SCORE, key_cols=keys, time_col="published_at")
     outside = (items.published_at < start) | (items.published_at >= end)
     items = rejects.reject(items, outside, "published outside the partition window", key_cols=keys)
     dupes = items.duplicated(subset=["item_id"], keep="first")
