@@ -189,14 +189,15 @@ def _coverage_check(warehouse: Warehouse, instance, *, materialize_first: bool):
     """Run the project's `sentiment_coverage` check on the partition (after materializing it)."""
     from crypto_assets.checks.data_checks import all_data_checks
 
-    checks = [c for c in all_data_checks([sentiment_scores])
-              if any(k.name == "sentiment_coverage" for k in c.check_keys)]
+    checks = all_data_checks([sentiment_scores])
+    coverage = dg.AssetCheckKey(sentiment_scores.key, "sentiment_coverage")
     resources = {
         "io_manager": WarehouseIOManager(url=warehouse.url),
         "warehouse": WarehouseResource(url=warehouse.url),
         "sentiment_model": SentimentModel(**NO_MODELS),
     }
-    selection = dg.AssetSelection.assets(sentiment_scores) if materialize_first else dg.AssetSelection.checks(*checks)
+    selection = (dg.AssetSelection.assets(sentiment_scores) - dg.AssetSelection.all_asset_checks()
+                 | dg.AssetSelection.checks(coverage)) if materialize_first else dg.AssetSelection.checks(coverage)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # the check itself is not partitioned: it reads the latest materialized partition
