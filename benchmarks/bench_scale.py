@@ -61,7 +61,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
@@ -74,6 +73,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._results import record  # noqa: E402
+from crypto_assets.warehouse.scratch import scratch_database  # noqa: E402
 
 REAL_RESOURCES = ROOT / "resources"
 # Every window ENDS at the same hour: midnight UTC one day ago, so it is a backfill of the
@@ -893,23 +893,6 @@ def bench_ui(home: Path, requests_n: int, history: str) -> dict:
     return result
 
 
-def mysql_database(url: str):
-    import sqlalchemy as sa
-
-    base = sa.engine.make_url(url)
-    name = f"crypto_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(base)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE `{name}`")
-    return admin, name, base.set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(admin, name: str) -> None:
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
-    admin.dispose()
-
-
 def parse_days(text: str) -> list[int]:
     return sorted({int(x) for x in text.split(",") if x.strip()}) if text else []
 
@@ -996,11 +979,9 @@ def main() -> None:
             mysql_sizes = {}
             try:
                 for d in mysql_days:
-                    admin, name, db_url = mysql_database(url)
-                    try:
-                        mysql_sizes[d] = run_size(d, "mysql", args, workdir, mysql_url=db_url)
-                    finally:
-                        drop_database(admin, name)
+                    with scratch_database(url, "crypto_bench") as db_url:
+                        mysql_sizes[d] = run_size(d, "mysql", args, workdir,
+                                                  mysql_url=db_url.render_as_string(hide_password=False))
                 results["mysql"] = {"server": url.split("@")[-1], "instance_storage": "SQLite (only the warehouse "
                                     "is MySQL)", "sizes": {d: summarize(s) for d, s in mysql_sizes.items()},
                                     "scaling": scaling(mysql_sizes), "detail": mysql_sizes}

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._results import record  # noqa: E402
 from crypto_assets.warehouse.schema import Column, TableSpec  # noqa: E402
+from crypto_assets.warehouse.scratch import scratch_database  # noqa: E402
 from crypto_assets.warehouse.store import Warehouse  # noqa: E402
 
 SYMBOLS, BARS, FLOATS = 320, 288, 100
@@ -99,16 +99,8 @@ def main() -> None:
     results["sqlite_to_sql_baseline"] = to_sql_baseline(df)
     mysql = os.environ.get("CRYPTO_TEST_MYSQL_URL")
     if mysql:
-        url = sa.engine.make_url(mysql)
-        name = f"crypto_bench_{uuid.uuid4().hex[:8]}"
-        admin = sa.create_engine(url)
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE `{name}`")
-        try:
-            results["mysql"] = time_write(url.set(database=name).render_as_string(hide_password=False), df, repeats=2)
-        finally:
-            with admin.begin() as conn:
-                conn.exec_driver_sql(f"DROP DATABASE `{name}`")
+        with scratch_database(mysql, "crypto_bench") as url:
+            results["mysql"] = time_write(url.render_as_string(hide_password=False), df, repeats=2)
     else:
         results["mysql"] = "skipped: CRYPTO_TEST_MYSQL_URL not set"
     results["import"] = import_time()

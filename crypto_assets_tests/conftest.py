@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import uuid
 import warnings
 
 import pytest
-import sqlalchemy as sa
+
+from crypto_assets.warehouse.scratch import scratch_database
 
 warnings.filterwarnings("ignore", module="dagster")
 
@@ -25,17 +25,8 @@ def mysql_url():
     base = os.environ.get(MYSQL_ENV)
     if not base:
         pytest.skip(f"{MYSQL_ENV} is not set")
-    url = sa.engine.make_url(base)
-    name = f"crypto_wh_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(url)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
-        admin.dispose()
+    with scratch_database(base, "crypto_wh_test") as url:
+        yield url.render_as_string(hide_password=False)
 
 
 @pytest.fixture(params=["sqlite", "mysql"])

@@ -31,6 +31,7 @@ from crypto_assets.deploy import mysql_instance
 from crypto_assets.deploy.mysql_instance import BODY_COLUMNS, widen_mysql_instance_columns
 from crypto_assets.paths import PROJECT_ROOT
 from crypto_assets.sources.catalog import source_specs
+from crypto_assets.warehouse.scratch import scratch_database
 
 TEST_URL = os.environ.get("CRYPTO_TEST_MYSQL_URL")
 pytestmark = pytest.mark.skipif(not TEST_URL, reason="CRYPTO_TEST_MYSQL_URL is not set")
@@ -40,17 +41,8 @@ BIG = "x" * 70_000  # > 65,535 bytes: overflows TEXT/BLOB
 
 @contextmanager
 def throwaway_database() -> Iterator[sa.URL]:
-    server = sa.engine.make_url(TEST_URL)
-    name = f"crypto_instance_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(server)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
-    try:
-        yield server.set(database=name)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
-        admin.dispose()
+    with scratch_database(TEST_URL, "crypto_instance_test") as url:
+        yield url
 
 
 def k8s_instance_yaml() -> str:
