@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
@@ -107,3 +108,115 @@ def test_non_json_body_is_a_clear_error():
     transport, _ = scripted([(200, {}, b"<html>Document Moved</html>")])
     with pytest.raises(SourceError, match="not JSON"):
         SourceClient(SPEC, transport=transport).get_json("/x")
+
+
+# -- secrets never leave the client (issue 11, item 10) -------------------------------------
+
+KEY = "k3y-Secr3t/with+chars"  # '/' and '+' are URL-encoded in a query string
+
+
+def test_a_key_echoed_in_the_provider_error_body_is_redacted_everywhere():
+    echo = f'{{"error": "api key {KEY} is not valid", "url": "/v1/x?key={KEY.replace("/", "%2F")}"}}'.encode()
+    transport, seen = scripted([(503, {}, echo), (401, {}, echo)])
+    logs = []
+    client = SourceClient(SPEC, transport=transport, sleep=lambda s: None, api_key=KEY, log=logs.append)
+    with pytest.raises(SourceError) as err:
+        client.get_json("/x")
+    assert err.value.status == 401 and len(seen) == 2
+    texts = [str(err.value), err.value.url, *logs]
+    assert logs and "not valid" in logs[0] and "not valid" in str(err.value)  # the provider's words stay
+    for text in texts:
+        assert KEY not in text and "k3y-Secr3t%2Fwith%2Bchars" not in text and "Secr3t" not in text, text
+    assert "***" in str(err.value)
+
+
+def test_a_key_from_the_environment_is_redacted_even_in_a_header_source(monkeypatch):
+    monkeypatch.setenv("TESTSRC_KEY", KEY)
+    spec = SourceSpec(name="hdr", base_url="https://h.test", api_key_env="TESTSRC_KEY", api_key_header="x-key",
+                      max_retries=0)
+    transport, seen = scripted([(403, {}, f"forbidden for {KEY}".encode())])
+    with pytest.raises(SourceError) as err:
+        SourceClient(spec, transport=transport, api_key=KEY).get("/y")
+    assert seen[0].headers["x-key"] == KEY and KEY not in str(err.value)
+
+
+def test_httpx_request_log_lines_do_not_show_the_key(caplog):
+    transport, _ = scripted([(200, {}, b"{}")])
+    client = SourceClient(SPEC, transport=transport, api_key=KEY)
+    with caplog.at_level(logging.INFO, logger="httpx"):
+        client.get_json("/z")
+    lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert lines and all("Secr3t" not in line for line in lines), lines
+
+
+def test_a_key_echoed_by_the_provider_never_reaches_dagster_events_or_metadata(tmp_path, monkeypatch):
+    """A per-series 400 from FRED whose body echoes the key: the run goes on, and neither its
+    metadata nor any event of the run (logs included) holds the key."""
+    import dagster as dg
+
+    from crypto_assets.assets.ingest.macro import macro_series
+    from crypto_assets.sources.fred import Fred
+    from crypto_assets.sources.yahoo import YahooFinance
+    from crypto_assets.warehouse.resource import WarehouseIOManager, WarehouseResource
+
+    secret = "fred-key-0123456789abcdef"
+    monkeypatch.setenv("FRED_API_KEY", secret)
+
+    calls = []
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if len(calls) == 1:  # a retry, whose log line carries the body
+            return httpx.Response(503, headers={"Retry-After": "0"}, json={"error_message": f"busy ({secret})"})
+        return httpx.Response(400, json={"error_message": f"Bad Request. api_key {secret} rejected for this series"})
+
+    class EchoingFred(Fred):  # the real resource, answered by a scripted provider
+        def live_transport(self):
+            return httpx.MockTransport(echo)
+
+    url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [macro_series], partition_key="2020-01-02", instance=instance, raise_on_error=False,
+            resources={"io_manager": WarehouseIOManager(url=url), "warehouse": WarehouseResource(url=url),
+                       "yahoo": YahooFinance(mode="replay"), "fred": EchoingFred(mode="live")})
+        records = instance.get_records_for_run(result.run_id).records
+        everything = "\n".join(str(r.event_log_entry) for r in records)
+    assert result.success and calls[0].url.params["api_key"] == secret
+    assert "busy (***)" in everything  # the retry log line
+    assert "rejected for this series" in everything  # the provider's message did reach the events ...
+    assert secret not in everything  # ... without the key
+
+
+# -- Retry-After is capped (issue 11, item 11) --------------------------------------------------
+
+@pytest.mark.parametrize("header", ["86400", "Fri, 01 Jan 2099 00:00:00 GMT", "inf", "1e400"])
+def test_a_retry_after_beyond_the_cap_fails_fast_naming_source_and_wait(header):
+    transport, seen = scripted([(429, {"Retry-After": header}, b'{"error":"slow down"}'), (200, {}, b"[]")])
+    sleeps = []
+    client = SourceClient(SPEC, transport=transport, sleep=sleeps.append)
+    with pytest.raises(SourceError) as err:
+        client.get_json("/things")
+    message = str(err.value)
+    assert sleeps == [] and len(seen) == 1  # no sleep at all, no retry
+    assert message.startswith("testsrc:") and f"Retry-After: {header}" in message
+    assert "retry_after_max_s" in message and "300 s" in message and "https://api.example.test/v1/things" in message
+    assert err.value.status == 429
+
+
+def test_a_retry_after_within_the_cap_is_honoured_and_counted_against_the_wait_budget():
+    spec = SourceSpec(name="waits", base_url="https://w.test", max_retries=5, retry_after_max_s=60,
+                      retry_wait_budget_s=100)
+    transport, seen = scripted([(429, {"Retry-After": "60"}, b"{}")])
+    sleeps = []
+    client = SourceClient(spec, transport=transport, sleep=sleeps.append)
+    with pytest.raises(SourceBudgetExceeded, match=r"retry wait budget of 100 s per run is spent \(60 s waited"):
+        client.get("/x")
+    assert sleeps == [60.0] and len(seen) == 2 and client.retry_waited_s == 60.0
+
+
+def test_retry_after_values_that_mean_nothing_fall_back_to_the_backoff():
+    assert retry_after_seconds("nan") is None and retry_after_seconds("-5") == 0.0
+    assert retry_after_seconds("inf") == float("inf")
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert retry_after_seconds("Fri, 01 Jan 2099 00:00:00 GMT", now=now) > 70 * 365 * 86400

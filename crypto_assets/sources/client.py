@@ -1,17 +1,29 @@
 """The one HTTP client every source goes through.
 
 Timeouts, retries with exponential backoff on 429/5xx and transport errors (honouring
-`Retry-After`), a per-source request budget (minimum spacing and a cap per run), and errors
-that name the source and the URL but never the API key. Live and replay mode differ only in
-the `httpx` transport, so the parsing code is the same in both.
+`Retry-After` up to `retry_after_max_s`), a per-source request budget (minimum spacing, a cap
+on requests and on retry waiting per run), and errors that name the source and the URL but
+never the API key. Live and replay mode differ only in the `httpx` transport, so the parsing
+code is the same in both.
+
+Secrets: every message the client produces (exception texts, log lines, and so whatever the
+assets copy into Dagster metadata) goes through one `redact` step that replaces each known
+secret value (the configured key, the value of the source's key variable, any `secrets=`
+given), raw or URL-encoded, by `***`. A provider that echoes the key in its error body, or a
+URL carrying it, never shows it. The same values are scrubbed from httpx's own request log.
 """
 
 from __future__ import annotations
 
 import email.utils
+import logging
+import math
+import os
 import random
+import re
 import time
-from collections.abc import Callable, Mapping
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -33,6 +45,12 @@ class SourceSpec:
     backoff_max_s: float = 60.0
     min_interval_s: float = 0.0  # spacing between requests (the provider's rate budget)
     max_requests_per_run: int | None = None
+    # Longest single wait a `Retry-After` may ask for; a longer one (a day, a date in 2099,
+    # `inf`) fails the request at once, naming the source and the requested wait.
+    retry_after_max_s: float = 300.0
+    # Total seconds one client (one run) may spend waiting between retries (Retry-After and
+    # backoff together): the time side of the rate budget. Past it the run fails.
+    retry_wait_budget_s: float = 900.0
     api_key_env: str | None = None
     api_key_required: bool = False
     api_key_param: str | None = None  # sent as a query parameter ...
@@ -63,12 +81,16 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        if math.isnan(seconds):
+            return None  # meaningless: fall back to the backoff
+        return max(0.0, seconds)  # may be inf: the caller refuses waits beyond its cap
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
@@ -87,6 +109,58 @@ def response_time(response: httpx.Response) -> datetime:
     return datetime.now(timezone.utc)
 
 
+REDACTED = "***"
+_MIN_SECRET_CHARS = 4  # shorter "keys" would turn every message into asterisks; none is that short
+_known_secrets: dict[str, re.Pattern] = {}
+
+
+def _pattern(secret: str) -> re.Pattern:
+    """Matches a secret as it may appear in text: raw, or with any of its characters
+    percent-encoded (query strings, paths) or a space as '+'."""
+    parts = []
+    for char in secret:
+        forms = {re.escape(char), re.escape(urllib.parse.quote(char, safe=""))}
+        if char == " ":
+            forms.add(r"\+")
+        parts.append("(?:" + "|".join(sorted(forms)) + ")")
+    return re.compile("".join(parts), re.IGNORECASE)  # %2f and %2F alike
+
+
+def redact(text: str, secrets: Iterable[str] | None = None) -> str:
+    """`text` with every known secret (registered by a client, or given) replaced by `***`."""
+    patterns = dict(_known_secrets)
+    for secret in secrets or ():
+        if secret and len(secret) >= _MIN_SECRET_CHARS and secret not in patterns:
+            patterns[secret] = _pattern(secret)
+    for secret in sorted(patterns, key=len, reverse=True):
+        text = patterns[secret].sub(REDACTED, text)
+    return text
+
+
+def register_secret(secret: str | None) -> None:
+    """Remember a secret value so that every message of this process's source clients hides it."""
+    if secret and len(secret) >= _MIN_SECRET_CHARS and secret not in _known_secrets:
+        _known_secrets[secret] = _pattern(secret)
+
+
+class _RedactSecrets(logging.Filter):
+    """Scrubs known secrets from records of httpx/httpcore, which log every request URL at INFO."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _known_secrets:
+            message = record.getMessage()
+            cleaned = redact(message)
+            if cleaned != message:
+                record.msg, record.args = cleaned, None
+        return True
+
+
+_FILTER = _RedactSecrets()
+for _name in ("httpx", "httpcore"):
+    if _FILTER not in logging.getLogger(_name).filters:
+        logging.getLogger(_name).addFilter(_FILTER)
+
+
 class SourceClient:
     def __init__(
         self,
@@ -97,10 +171,17 @@ class SourceClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         log: Callable[[str], None] | None = None,
+        secrets: Iterable[str] = (),
     ):
         self.spec = spec
         self._api_key = api_key
-        self._sleep, self._clock, self._log = sleep, clock, log or (lambda _msg: None)
+        env_key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
+        self._secrets = tuple(s for s in (api_key, env_key, *secrets) if s)
+        for secret in self._secrets:
+            register_secret(secret)
+        self._sleep, self._clock = sleep, clock
+        sink = log or (lambda _msg: None)
+        self._log = lambda message: sink(self.redact(message))
         headers = {"User-Agent": "crypto-assets/0.1 (+data pipeline)", **spec.headers}
         if api_key and spec.api_key_header:
             headers[spec.api_key_header] = api_key
@@ -113,6 +194,7 @@ class SourceClient:
         )
         self.requests_made = 0
         self.retries_made = 0
+        self.retry_waited_s = 0.0  # counted against spec.retry_wait_budget_s
         self._last_request_at: float | None = None
         # Server time of the last successful response (its Date header): "now" for the
         # payload, which in replay mode is the time of the recording.
@@ -129,14 +211,21 @@ class SourceClient:
 
     # -- public ---------------------------------------------------------------------------
 
+    def redact(self, text: str) -> str:
+        """`text` without any secret this client knows of (see the module docstring)."""
+        return redact(text, self._secrets)
+
+    def error(self, url: str, message: str, status: int | None = None, kind: type[SourceError] | None = None):
+        """A SourceError (or `kind`) whose every part has been redacted. Parsers that fail on a
+        payload should raise through this too."""
+        return (kind or SourceError)(self.spec.name, self.redact(url), self.redact(message), status=status)
+
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         response = self.get(path, params)
         try:
             return response.json()
         except ValueError as exc:
-            raise SourceError(
-                self.spec.name, self._display_url(response.request.url), f"response is not JSON: {exc}"
-            ) from exc
+            raise self.error(self._display_url(response.request.url), f"response is not JSON: {exc}") from None
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.Response:
         """GET with retries; returns a 2xx response or raises `SourceError`."""
@@ -161,26 +250,42 @@ class SourceClient:
                 body = response.text[:300].strip()
                 last_problem = f"HTTP {response.status_code} {response.reason_phrase}: {body}"
                 if response.status_code not in RETRY_STATUSES:
-                    raise SourceError(self.spec.name, shown, last_problem, status=response.status_code)
+                    raise self.error(shown, last_problem, status=response.status_code)
                 wait = retry_after_seconds(response.headers.get("Retry-After"))
+                if wait is not None and not wait <= self.spec.retry_after_max_s:
+                    asked = response.headers.get("Retry-After", "").strip()[:60]
+                    raise self.error(
+                        shown,
+                        f"the server asked to wait {_seconds(wait)} before retrying (Retry-After: {asked}), more "
+                        f"than this source's retry_after_max_s of {_seconds(self.spec.retry_after_max_s)}; failing "
+                        f"instead of waiting. Last error: {last_problem}",
+                        status=response.status_code,
+                    )
             if attempt == attempts - 1:
                 break
             if wait is None:
                 backoff = min(self.spec.backoff_max_s, self.spec.backoff_base_s * 2**attempt)
                 wait = backoff * (0.5 + random.random() / 2)  # jitter: retries of parallel runs spread out
+            if self.retry_waited_s + wait > self.spec.retry_wait_budget_s:
+                raise self.error(
+                    shown,
+                    f"retry wait budget of {_seconds(self.spec.retry_wait_budget_s)} per run is spent "
+                    f"({_seconds(self.retry_waited_s)} waited, {_seconds(wait)} more requested); last error: "
+                    f"{last_problem}",
+                    kind=SourceBudgetExceeded,
+                )
             self.retries_made += 1
+            self.retry_waited_s += wait
             self._log(f"{self.spec.name}: {last_problem}; retry {attempt + 1}/{attempts - 1} in {wait:.1f}s")
             self._sleep(wait)
-        raise SourceError(self.spec.name, shown, f"failed after {attempts} attempts; last error: {last_problem}")
+        raise self.error(shown, f"failed after {attempts} attempts; last error: {last_problem}")
 
     # -- internals ------------------------------------------------------------------------
 
     def _respect_budget(self, shown_url: str) -> None:
         cap = self.spec.max_requests_per_run
         if cap is not None and self.requests_made >= cap:
-            raise SourceBudgetExceeded(
-                self.spec.name, shown_url, f"request budget of {cap} requests per run is spent"
-            )
+            raise self.error(shown_url, f"request budget of {cap} requests per run is spent", kind=SourceBudgetExceeded)
         if self.spec.min_interval_s and self._last_request_at is not None:
             wait = self._last_request_at + self.spec.min_interval_s - self._clock()
             if wait > 0:
@@ -192,7 +297,10 @@ class SourceClient:
         """The URL with the API key removed, for messages and logs."""
         if self.spec.api_key_param and self.spec.api_key_param in url.params:
             url = url.copy_remove_param(self.spec.api_key_param)
-        text = str(url)
-        if self._api_key:
-            text = text.replace(self._api_key, "***")
-        return text
+        return self.redact(str(url))
+
+
+def _seconds(value: float) -> str:
+    if not math.isfinite(value):
+        return "forever"
+    return f"{value:.0f} s" if value >= 10 else f"{value:.1f} s"
