@@ -15,7 +15,16 @@ BAR_COLUMNS = ["symbol", "bar_start", "interval", "open", "high", "low", "close"
 
 def bitstamp_daily(symbols=("BTC", "ETH", "LTC")) -> pd.DataFrame:
     """Real Bitstamp daily OHLCV (2014-2020) as long bars, interval 1D."""
-    wide = pd.read_csv(DATA / "bitstamp_BTC-ETH-LTC_USD_d.csv", index_col=0)
+    return _wide_daily("bitstamp_BTC-ETH-LTC_USD_d.csv", symbols)
+
+
+def bitfinex_daily(symbols=("BTC", "ETH")) -> pd.DataFrame:
+    """Real Bitfinex daily OHLCV (2014-2020): flat early windows and exactly repeated typical prices."""
+    return _wide_daily("bitfinex_BTC-ETH_USD_d.csv", symbols)
+
+
+def _wide_daily(name: str, symbols) -> pd.DataFrame:
+    wide = pd.read_csv(DATA / name, index_col=0)
     frames = []
     for symbol in symbols:
         one = pd.DataFrame({c: wide[f"{symbol}:{c}"] for c in ("open", "high", "low", "close", "volume")})
@@ -46,6 +55,19 @@ def coingecko_4h() -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["close_ms", "open", "high", "low", "close"])
     bar_start = pd.to_datetime(frame.close_ms, unit="ms", utc=True) - pd.Timedelta("4h")
     return frame.assign(symbol="BTC", bar_start=bar_start, interval="4h", volume=np.nan)[BAR_COLUMNS]
+
+
+def kraken_1min() -> pd.DataFrame:
+    """Real Kraken /0/public/OHLC XXBTZUSD 1-minute bars (720, 2017-08-10/11) with volume.
+
+    Prices have three decimals, so different bars can have typical prices (H+L+C)/3 that are
+    equal in decimal but differ by float rounding (~1e-13): the tie case of MFI.
+    """
+    rows = json.loads((DATA / "kraken-OHLC-XXBTZUSD-1m-2017-08-10.json").read_text())["result"]["XXBTZUSD"]
+    frame = pd.DataFrame(rows, columns=["time", "open", "high", "low", "close", "vwap", "volume", "count"])
+    numbers = frame[["open", "high", "low", "close", "volume"]].astype("float64")
+    bar_start = pd.to_datetime(frame.time, unit="s", utc=True)
+    return numbers.assign(symbol="BTC", bar_start=bar_start, interval="1min")[BAR_COLUMNS]
 
 
 def coingecko_5min() -> pd.DataFrame:

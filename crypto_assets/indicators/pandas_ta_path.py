@@ -6,7 +6,10 @@ every column with the TA-Lib path):
 - MACD: TA-Lib seeds the fast EMA over the `fast` bars ending where the slow EMA starts, not
   over the series' first `fast` bars as pandas-ta's `macd()` does; built here from `ema()`.
 - Stochastic: TA-Lib starts %K and %D on the same bar; %K is masked until %D exists.
-- MFI: TA-Lib needs `length` price changes, one more bar than pandas-ta's rolling sum.
+- MFI: TA-Lib needs `length` price changes, one more bar than pandas-ta's rolling sum, treats
+  a typical-price change within 1e-14 of the prices as no change (float noise, not a move) and
+  gives 0 for a window without money flow; built here from pandas-ta's typical price.
+- CCI: TA-Lib gives 0 for a flat window (mean deviation 0), where pandas-ta divides 0 by 0.
 ~40 ms per series (pandas overhead per call), about 15x slower than the TA-Lib path.
 """
 
@@ -46,12 +49,45 @@ def _macd(close: pd.Series) -> dict[str, np.ndarray]:
     return {"macd": line, "macd_signal": signal, "macd_hist": line - signal}
 
 
+# TA-Lib's TA_EPSILON: a typical-price change within this share of |tp| + |previous tp| is a tie
+# (TA_IS_ZERO_SCALED in TA-Lib's MFI), i.e. a few ulp of float rounding, not a price move.
+TIE_EPSILON = 1e-14
+
+
 def _mfi(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray) -> np.ndarray:
+    """MFI with TA-Lib's rules, on pandas-ta's typical price and pandas rolling sums.
+
+    `ta.mfi` compares consecutive typical prices exactly, so two prices that are equal in decimal
+    but differ by float rounding (H, L, C summed in a different order) count as a rise; TA-Lib
+    counts no flow for a change within TIE_EPSILON of the prices. A window that received no flow
+    at all is 0 in TA-Lib (0/0 in `ta.mfi`), and TA-Lib clamps the positive share into [0, 1].
+    """
     n = len(close)
-    s = [pd.Series(a) for a in (high, low, close, volume)]
-    mfi = _array(ta.mfi(*s, p.MFI_BARS, talib=False), n)
-    mfi[: p.MFI_BARS] = np.nan
-    return mfi
+    out = np.full(n, np.nan)
+    if n <= p.MFI_BARS:
+        return out
+    typical = _array(ta.hlc3(pd.Series(high), pd.Series(low), pd.Series(close), talib=False), n)
+    change = np.diff(typical)
+    tie = np.abs(change) <= TIE_EPSILON * (np.abs(typical[1:]) + np.abs(typical[:-1]))
+    flow = np.where(tie, 0.0, typical[1:] * volume[1:])
+    rolling = lambda a: pd.Series(a).rolling(p.MFI_BARS).sum().to_numpy()  # noqa: E731
+    positive = rolling(np.where(change < 0, 0.0, flow))
+    negative = rolling(np.where(change < 0, flow, 0.0))
+    empty = rolling((flow != 0).astype("float64")) == 0  # no flow in the window: exactly 0
+    total = positive + negative
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mfi = 100.0 * np.clip(positive, 0.0, total) / total
+    out[1:] = np.where(empty | (total <= 0), 0.0, mfi)
+    out[: p.MFI_BARS] = np.nan
+    return out
+
+
+def _cci(high: pd.Series, low: pd.Series, close: pd.Series) -> np.ndarray:
+    """pandas-ta's CCI, 0 where its mean deviation is 0 (a flat window), as in TA-Lib."""
+    n = len(close)
+    cci = _array(ta.cci(high, low, close, p.CCI_BARS, talib=False), n)
+    cci[p.CCI_BARS - 1:][~np.isfinite(cci[p.CCI_BARS - 1:])] = 0.0
+    return cci
 
 
 def _volume_zscore(volume: np.ndarray) -> np.ndarray:
@@ -86,7 +122,7 @@ def series_indicators(s: SeriesArrays) -> dict[str, np.ndarray]:
     out["stoch_k"], out["stoch_d"] = np.where(np.isnan(d), np.nan, k), d
 
     out[f"adx_{p.ADX_BARS}"] = _column(ta.adx(h, l, c, p.ADX_BARS, talib=False), "ADX", n)
-    out[f"cci_{p.CCI_BARS}"] = _array(ta.cci(h, l, c, p.CCI_BARS, talib=False), n)
+    out[f"cci_{p.CCI_BARS}"] = _cci(h, l, c)
 
     out[f"mfi_{p.MFI_BARS}"] = over_finite_runs(_mfi, s.volume, s.high, s.low, s.close, s.volume)
     out[f"volume_zscore_{p.VOLUME_Z_BARS}"] = over_finite_runs(_volume_zscore, s.volume, s.volume)
