@@ -5,6 +5,7 @@ in a worker thread. Every read is bounded: a row limit, or a window the route va
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -95,20 +96,39 @@ def resolve_range(start, end, now: pd.Timestamp) -> tuple[pd.Timestamp, pd.Times
     return start, end
 
 
-class Pager:
-    """Keyset paging of one query: where this page starts, and the token of the next."""
+SYMBOL_TEXT = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,19}$")  # an upper-cased ticker, as the routes accept them
 
-    def __init__(self, endpoint: str, params: dict, start, end, page_token: str | None, now: pd.Timestamp):
+
+class Pager:
+    """Keyset paging of one query: where this page starts, and the token of the next.
+
+    A page token is signed (paging.py) and what it says is validated like the query
+    parameters: its range by `resolve_range` (1970..2200, start before end), its time inside
+    that range, its symbol a ticker. A token therefore never yields a 500 nor more than the
+    same query with parameters would: bad ones answer 422.
+    """
+
+    def __init__(self, endpoint: str, params: dict, start, end, page_token: str | None, now: pd.Timestamp,
+                 secret: bytes):
         self.query = paging.fingerprint(ep=endpoint, **params, start=start, end=end)
+        self.secret = secret
         if page_token:
-            position = paging.decode(page_token, self.query)
-            self.start, self.end, self.time, self.symbol = position.start, position.end, position.time, position.symbol
+            position = paging.decode(page_token, self.query, secret)
+            try:
+                self.start, self.end = resolve_range(position.start, position.end, now)
+            except BadQuery as exc:
+                raise paging.PageTokenError(f"page_token is not valid: {exc}") from None
+            if not self.start <= position.time <= self.end:
+                raise paging.PageTokenError("page_token is not valid: its position lies outside its range")
+            if position.symbol is not None and not SYMBOL_TEXT.match(position.symbol):
+                raise paging.PageTokenError("page_token is not valid: its symbol is not a ticker")
+            self.time, self.symbol = position.time, position.symbol
         else:
             self.start, self.end = resolve_range(start, end, now)
             self.time, self.symbol = self.start, None
 
     def token(self, time, symbol: str | None = None) -> str:
-        return paging.encode(self.query, paging.Position(_utc(time), symbol, self.start, self.end))
+        return paging.encode(self.query, paging.Position(_utc(time), symbol, self.start, self.end), self.secret)
 
     def cut(self, rows: pd.DataFrame, limit: int, time_col: str, *, by_symbol: bool = False):
         """First `limit` rows and the next page's token (rows holds up to limit + 1)."""
@@ -122,8 +142,9 @@ class Pager:
                 "next_page_token": token, "data": render.records(rows)}
 
 
-def price_history(url, symbol, start, end, interval, limit, page_token, now) -> dict:
-    pager = Pager("prices", {"symbol": symbol, "interval": interval, "limit": limit}, start, end, page_token, now)
+def price_history(url, symbol, start, end, interval, limit, page_token, now, secret: bytes) -> dict:
+    pager = Pager("prices", {"symbol": symbol, "interval": interval, "limit": limit}, start, end, page_token, now,
+                  secret)
     if interval == "raw":
         rows = load("price_observations", pager.time, pager.end, symbols=[symbol], columns=PRICE_COLUMNS,
                     warehouse_url=url, limit=limit + 1)
@@ -153,8 +174,9 @@ def _last_per_interval(url, symbol, pager: Pager, interval, limit):
     return picks[["interval_start", *[c for c in picks.columns if c != "interval_start"]]], token
 
 
-def ohlcv(url, symbol, interval, start, end, limit, page_token, now) -> dict:
-    pager = Pager("ohlcv", {"symbol": symbol, "interval": interval, "limit": limit}, start, end, page_token, now)
+def ohlcv(url, symbol, interval, start, end, limit, page_token, now, secret: bytes) -> dict:
+    pager = Pager("ohlcv", {"symbol": symbol, "interval": interval, "limit": limit}, start, end, page_token, now,
+                  secret)
     rows = load("ohlcv_bars", pager.time, pager.end, symbols=[symbol], filters={"interval": [interval]},
                 warehouse_url=url, limit=limit + 1)
     rows, token = pager.cut(rows, limit, "bar_start")
@@ -203,7 +225,8 @@ def ml_current(url, symbol, now: pd.Timestamp) -> dict:
             "features": render.records(rows)[0]}
 
 
-def ml_bulk(url, symbols: list[str], start, end, limit, page_token, columns: list[str] | None, now) -> dict:
+def ml_bulk(url, symbols: list[str], start, end, limit, page_token, columns: list[str] | None, now,
+            secret: bytes) -> dict:
     """Rows ordered by (symbol, time), keyset-paged: at most two queries per page. Symbols are
     upper-case tickers, which sort the same in Python, SQLite and MySQL collations."""
     spec = declared(ML_FEATURES)
@@ -213,7 +236,7 @@ def ml_bulk(url, symbols: list[str], start, end, limit, page_token, columns: lis
             raise BadQuery(f"ml_features has no columns {unknown}; GET /openapi.json or docs/api.md list them")
     symbols = sorted(set(symbols))
     params = {"symbols": ",".join(symbols), "limit": limit, "columns": ",".join(columns or [])}
-    pager = Pager("ml_bulk", params, start, end, page_token, now)
+    pager = Pager("ml_bulk", params, start, end, page_token, now, secret)
     first = pager.symbol or symbols[0]
     if first not in symbols:
         raise paging.PageTokenError("page_token belongs to another query")

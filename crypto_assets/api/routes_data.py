@@ -57,7 +57,8 @@ async def historical_prices(request: Request, symbol: Symbol, start: Start = Non
     freq = "raw" if interval == "raw" else PRICE_INTERVALS[interval]
     params = {"symbol": symbol, "start": start, "end": end, "interval": interval, "limit": limit, "page": page_token}
     return await api.respond("prices_historical", "price_observations", params, queries.price_history,
-                             api.warehouse_url, symbol, start, end, freq, limit, page_token, api.now())
+                             api.warehouse_url, symbol, start, end, freq, limit, page_token, api.now(),
+                             api.token_secret)
 
 
 @router.get("/ohlcv/{symbol}", response_model=models.OhlcvPage, dependencies=[readonly],
@@ -68,7 +69,8 @@ async def ohlcv(request: Request, symbol: Symbol, interval: BarInterval = "1h", 
     symbol = await api.check_symbol(symbol)
     params = {"symbol": symbol, "start": start, "end": end, "interval": interval, "limit": limit, "page": page_token}
     return await api.respond("ohlcv", "ohlcv_bars", params, queries.ohlcv,
-                             api.warehouse_url, symbol, interval, start, end, limit, page_token, api.now())
+                             api.warehouse_url, symbol, interval, start, end, limit, page_token, api.now(),
+                             api.token_secret)
 
 
 @router.get("/sentiment/{symbol}", response_model=models.Sentiment, dependencies=[readonly],
@@ -129,7 +131,8 @@ async def ml_features_bulk(
     params = {"symbols": ",".join(sorted(wanted)), "start": start, "end": end, "limit": limit, "page": page_token,
               "columns": columns}
     return await api.respond("ml_bulk", queries.ML_FEATURES, params, queries.ml_bulk,
-                             api.warehouse_url, wanted, start, end, limit, page_token, cols, api.now())
+                             api.warehouse_url, wanted, start, end, limit, page_token, cols, api.now(),
+                             api.token_secret)
 
 
 @router.get("/ml-features/{symbol}/current", response_model=models.Features, dependencies=[trading],

@@ -9,6 +9,7 @@
 | `CRYPTO_API_RATE_LIMITS` | e.g. `readonly=60/minute,trading=300/minute,admin=1200/minute` |
 | `CRYPTO_API_REDIS_PREFIX` | key and channel prefix in Redis (default `crypto-api`) |
 | `CRYPTO_API_WS_POLL_SECONDS` | warehouse polling interval of the price feed when Redis is down |
+| `CRYPTO_API_TOKEN_SECRET` | secret (>= 32 characters) that signs page tokens; unset = a random secret per process |
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ REDIS_URL_ENV = "REDIS_URL"
 RATE_LIMITS_ENV = "CRYPTO_API_RATE_LIMITS"
 PREFIX_ENV = "CRYPTO_API_REDIS_PREFIX"
 POLL_ENV = "CRYPTO_API_WS_POLL_SECONDS"
+TOKEN_SECRET_ENV = "CRYPTO_API_TOKEN_SECRET"
+TOKEN_SECRET_MIN_CHARS = 32
 
 DEFAULT_RATE_LIMITS = {"readonly": "60/minute", "trading": "300/minute", "admin": "1200/minute"}
 
@@ -116,6 +119,9 @@ class ApiSettings:
     ws_poll_interval_s: float = 5.0
     ws_poll_lookback_s: float = 2 * 3600.0
     universe_ttl_s: float = 60.0
+    # Signs page tokens (HMAC-SHA256). None: the app draws a random one for its process, so
+    # tokens do not survive a restart nor move between processes that do not share it.
+    token_secret: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> ApiSettings:
@@ -137,5 +143,11 @@ class ApiSettings:
         )
         if env.get(POLL_ENV):
             values["ws_poll_interval_s"] = float(env[POLL_ENV])
+        secret = env.get(TOKEN_SECRET_ENV)
+        if secret:
+            if len(secret) < TOKEN_SECRET_MIN_CHARS:
+                raise ConfigError(f"{TOKEN_SECRET_ENV} must be at least {TOKEN_SECRET_MIN_CHARS} characters "
+                                  "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+            values["token_secret"] = secret.encode("utf-8")
         values.update(overrides)
         return cls(**values)

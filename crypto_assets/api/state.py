@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
 import time
 
 import pandas as pd
@@ -15,9 +17,10 @@ from crypto_assets.api.cache import ResponseCache
 from crypto_assets.api.feed import PriceFeed
 from crypto_assets.api.ratelimit import RateLimits
 from crypto_assets.api.redis_link import RedisLink
-from crypto_assets.api.settings import ApiSettings
+from crypto_assets.api.settings import TOKEN_SECRET_ENV, ApiSettings
 
 SYMBOLS_HINT = "GET /api/v1/symbols lists the symbols this API serves (the coin_universe table)"
+log = logging.getLogger(__name__)
 
 
 class ApiState:
@@ -31,6 +34,11 @@ class ApiState:
         self.feed = PriceFeed(self.link, settings.redis_prefix, settings.warehouse_url,
                               poll_interval_s=settings.ws_poll_interval_s, lookback_s=settings.ws_poll_lookback_s,
                               connect_timeout_s=settings.redis_timeout_s)
+        self.token_secret = settings.token_secret or secrets.token_bytes(32)
+        if settings.token_secret is None:
+            log.warning("%s is not set: page tokens are signed with a random secret of this process, so they stop "
+                        "working after a restart and in other processes (set it when running several workers or "
+                        "replicas behind one Redis cache)", TOKEN_SECRET_ENV)
         self._universe: frozenset[str] = frozenset()
         self._universe_read_at = float("-inf")
 
