@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from crypto_assets.api import paging, queries, routes_data, routes_ops, routes_ws
+from crypto_assets.api import logs, paging, queries, routes_data, routes_ops, routes_ws
 from crypto_assets.api.settings import ApiSettings
 from crypto_assets.api.state import ApiState
 from crypto_assets.warehouse.store import SchemaMismatchError
@@ -69,6 +69,7 @@ class ServerTiming:
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings.from_env()
+    logs.install()  # no ?api_key= in uvicorn's lines, however the server was started
     if not settings.api_keys:
         log.warning("no API keys configured (CRYPTO_API_KEYS / CRYPTO_API_KEYS_FILE): every data endpoint answers 401")
     state = ApiState(settings)

@@ -7,10 +7,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import sys
 
-from crypto_assets.api.settings import TIERS, ApiSettings, hash_key
+from crypto_assets.api import logs
+from crypto_assets.api.settings import TIERS, TOKEN_SECRET_ENV, ApiSettings, hash_key
 
 
 def new_key(tier: str) -> tuple[str, str]:
@@ -40,8 +42,13 @@ def serve(argv: list[str] | None = None) -> int:
     ApiSettings.from_env()  # fail now, naming the variable, if the environment is misconfigured
     import uvicorn
 
+    if args.workers > 1 and not os.environ.get(TOKEN_SECRET_ENV):
+        # Workers inherit the environment: one random secret for all of them, so a page token
+        # made by one worker is accepted by the others (still lost at restart: see docs/api.md).
+        os.environ[TOKEN_SECRET_ENV] = secrets.token_urlsafe(32)
+    logs.install()
     uvicorn.run("crypto_assets.api.app:app_from_env", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level)
+                workers=args.workers, log_level=args.log_level, log_config=logs.log_config())
     return 0
 
 
