@@ -1,18 +1,27 @@
 """Freshness policies and automation conditions, applied to every asset from this one place.
 
-- Hourly datasets: warn after 2 h, fail after 4 h without a materialization. The asset-level
-  policy is not partition-aware (a backfill of an old hour resets it), so each hourly asset
-  also has a `latest_partition_fresh` check (see crypto_assets/checks/freshness.py).
-- Raw hourly prices: a 5-minute cron for the current partition, never while a run of it is in
-  progress. News/social run from their trailing-window schedules (they re-fetch the last hours
-  to catch late articles); macro and on-chain from their schedules (6-hourly / daily).
-- Downstream assets: eager, widened from the latest partition only to the last 48 hours so that
-  late or backfilled upstream partitions flow down too, and never while a required parent
-  partition is missing or in progress. History otherwise goes through backfills.
+Freshness (what the UI badge, alerts and `crypto-assets health` show) is judged on DATA time by
+`crypto_assets.automation.freshness`: the windows below are the policy, the newest row of the
+dataset is what is measured. Hourly datasets warn after 2 h and fail after 4 h without new data.
+
+Automation (one sensor evaluates the whole graph, so a parent and its children requested in the
+same tick run in the same run, in order):
+- `coin_universe`: materialized when missing, refreshed weekly.
+- `price_observations`: the open hour on a 5-minute cron, never while a run of it is in progress.
+  News/social, macro and on-chain run from their trailing-window schedules (they re-fetch recent
+  partitions to catch late items).
+- Downstream assets: eager over the last 48 hours, so late or backfilled parent partitions flow
+  down too. Each names its REQUIRED parents (whose partition must exist) and the parents whose
+  updates TRIGGER it; an optional parent (Reddit without credentials, a daily macro or on-chain
+  day that has not landed) never blocks: the missing input becomes NaN features and dq_* flags.
+  Older history goes through backfills.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 import dagster as dg
@@ -35,7 +44,10 @@ HOURLY_DATASETS = (
 )
 DAILY_DATASETS = ("macro_series", "onchain_metrics")
 
-LIVE_CRON = "*/5 * * * *"
+# The live price cron. CRYPTO_LIVE_CRON overrides it (the end-to-end daemon test runs every minute).
+LIVE_CRON = os.environ.get("CRYPTO_LIVE_CRON", "*/5 * * * *")
+UNIVERSE_REFRESH_CRON = "0 0 * * 1"
+LOOKBACK_HOURS = 48
 
 
 def live_cron_condition(cron: str = LIVE_CRON) -> dg.AutomationCondition:
@@ -52,18 +64,80 @@ def live_cron_condition(cron: str = LIVE_CRON) -> dg.AutomationCondition:
     ).with_label(f"live: current partition every tick of {cron}")
 
 
-def eager_with_lookback(hours: int = 48) -> dg.AutomationCondition:
-    return AC.eager().replace(
-        "in_latest_time_window", AC.in_latest_time_window(lookback_delta=timedelta(hours=hours))
-    ).with_label(f"eager over the last {hours} h")
+def reference_condition(cron: str = UNIVERSE_REFRESH_CRON) -> dg.AutomationCondition:
+    """Unpartitioned reference data: built when missing (a fresh deployment), refreshed on a cron.
+
+    A failed build is not retried every tick (the run-failure alert reports it); the cron retries.
+    """
+    return (
+        ((AC.missing() & ~AC.execution_failed()) | AC.cron_tick_passed(cron).since_last_handled())
+        & ~AC.in_progress()
+    ).with_label(f"when missing, and every tick of {cron}")
+
+
+@dataclass(frozen=True)
+class Parents:
+    """How a downstream asset depends on its parents, for automation.
+
+    required: parents whose mapped partitions must exist (None: every parent).
+    any_of:   at least one of these must exist (optional sources: news OR social).
+    triggers: parents whose updates request the asset again (None: every parent).
+    """
+
+    required: Sequence[str] | None = None
+    any_of: Sequence[str] = ()
+    triggers: Sequence[str] | None = None
+
+
+def _assets(names: Sequence[str]) -> dg.AssetSelection:
+    return dg.AssetSelection.assets(*names)
+
+
+def downstream_condition(parents: Parents = Parents(), hours: int = LOOKBACK_HOURS) -> dg.AutomationCondition:
+    """`eager()` widened to the last `hours` and narrowed to the parents that matter.
+
+    Dagster's eager() looks at the latest partition only (late and backfilled parents would not
+    flow down) and waits for EVERY parent partition, which lets an optional or daily input block
+    an hourly asset forever.
+    """
+    missing = AC.missing() & ~AC.will_be_requested()
+    updated = AC.any_deps_updated()
+    in_progress = AC.any_deps_in_progress()
+    if parents.triggers is not None:
+        updated = updated.allow(_assets(parents.triggers))
+        in_progress = in_progress.allow(_assets(parents.triggers))
+    blocked = AC.any_deps_match(missing)
+    if parents.required is not None:
+        blocked = blocked.allow(_assets(parents.required)) if parents.required else None
+    if parents.any_of:
+        none_present = AC.all_deps_match(missing).allow(_assets(parents.any_of)).with_label(
+            f"none of {', '.join(parents.any_of)} present")
+        blocked = none_present if blocked is None else (blocked | none_present)
+    condition = (
+        AC.in_latest_time_window(lookback_delta=timedelta(hours=hours))
+        & (AC.newly_missing() | updated).since_last_handled()
+        & ~in_progress
+        & ~AC.in_progress()
+    )
+    if blocked is not None:
+        condition = condition & ~blocked
+    return condition.with_label(f"eager over the last {hours} h")
 
 
 AUTOMATION = {
+    "coin_universe": reference_condition(),
     "price_observations": live_cron_condition(),
-    "ohlcv_bars": eager_with_lookback(),
-    "sentiment_scores": eager_with_lookback(),
-    "technical_indicators": eager_with_lookback(),
-    "ml_features": eager_with_lookback(),
+    "ohlcv_bars": downstream_condition(Parents(required=("price_observations",), triggers=("price_observations",))),
+    "technical_indicators": downstream_condition(),
+    # News alone drives sentiment: social posts need Reddit credentials a user may not have.
+    "sentiment_scores": downstream_condition(Parents(required=(), any_of=("news_articles", "social_posts"))),
+    # Bars and indicators of the hour are required; sentiment (24 h lookback), macro and on-chain are
+    # optional inputs (NaN features + dq_* flags). Daily macro/on-chain updates do not re-request 48 h
+    # of features: the next hour's run reads them as-of.
+    "ml_features": downstream_condition(Parents(
+        required=("ohlcv_bars", "technical_indicators"),
+        triggers=("ohlcv_bars", "technical_indicators", "sentiment_scores"),
+    )),
 }
 
 

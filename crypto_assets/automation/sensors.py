@@ -1,23 +1,30 @@
-"""One automation-condition sensor per asset group, running by default.
+"""One automation-condition sensor for the whole data graph, running by default.
 
-(Dagster's implicit `default_automation_condition_sensor` starts STOPPED; ours start RUNNING.)
+One sensor, not one per group: conditions evaluated in the same tick see each other's requests
+(`will_be_requested`), so prices -> bars -> indicators -> features of the same hour are requested
+together and run in one run, in order. With a sensor per group, `ml_features` was evaluated before
+`technical_indicators` of the same hour had been requested and ran without it.
+(Dagster's implicit `default_automation_condition_sensor` starts STOPPED; ours starts RUNNING.)
 """
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
-AUTOMATED_GROUPS = ("ingest", "enrich", "features")
+AUTOMATED_GROUPS = ("reference", "ingest", "enrich", "features")
+# CRYPTO_AUTOMATION_INTERVAL_SECONDS overrides it (the end-to-end daemon test ticks faster).
+INTERVAL_SECONDS = int(os.environ.get("CRYPTO_AUTOMATION_INTERVAL_SECONDS", "60"))
 
 
 def automation_sensors(groups=AUTOMATED_GROUPS) -> list[dg.AutomationConditionSensorDefinition]:
     return [
         dg.AutomationConditionSensorDefinition(
-            f"automation_{group}",
-            target=dg.AssetSelection.groups(group),
+            "automation",
+            target=dg.AssetSelection.groups(*groups),
             default_status=dg.DefaultSensorStatus.RUNNING,
-            minimum_interval_seconds=60,
-            description=f"Evaluates the automation conditions of the {group} group.",
+            minimum_interval_seconds=INTERVAL_SECONDS,
+            description=f"Evaluates the automation conditions of the {', '.join(groups)} groups in one tick.",
         )
-        for group in groups
     ]
