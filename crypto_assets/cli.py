@@ -6,20 +6,55 @@ import argparse
 import sys
 
 
-def _warehouse_command(args) -> int:
-    from crypto_assets.tables import all_tables
-    from crypto_assets.warehouse.store import Warehouse
+def _shown_url(url: str) -> str:
+    from crypto_assets.warehouse.store import redact_url
 
-    warehouse = Warehouse(args.url)
+    try:
+        return redact_url(url)
+    except Exception:  # does not parse: show none of it (it may hold a password)
+        return "<the URL given, which is not a valid SQLAlchemy URL>"
+
+
+def _reason(exc: BaseException, url: str) -> str:
+    """One line saying why, without the password (drivers' texts sometimes quote the URL)."""
+    import sqlalchemy as sa
+
+    cause = getattr(exc, "orig", None) or exc
+    if isinstance(exc, sa.exc.ArgumentError) and not isinstance(exc, sa.exc.NoSuchModuleError):
+        return "not a valid SQLAlchemy URL (dialect+driver://user:password@host:port/database)"
+    text = " ".join(str(cause).split()) or type(cause).__name__
+    text = text.replace(url, _shown_url(url))
+    try:
+        password = sa.engine.make_url(url).password
+    except Exception:
+        password = None
+    if password:
+        text = text.replace(str(password), "***")
+    return f"{type(cause).__name__}: {text[:300]}"
+
+
+def _warehouse_command(args) -> int:
+    import sqlalchemy as sa
+
+    from crypto_assets.tables import all_tables
+    from crypto_assets.warehouse.store import Warehouse, default_warehouse_url
+
+    url = args.url or default_warehouse_url()
     bad = 0
-    for spec in all_tables().values():
-        if args.action == "migrate":
-            for line in warehouse.migrate(spec):
-                print(line)
-        diff = warehouse.schema_diff(spec)
-        if args.action == "check" or not diff.ok:
-            print(diff.describe())
-        bad += not diff.ok
+    try:
+        warehouse = Warehouse(url)
+        for spec in all_tables().values():
+            if args.action == "migrate":
+                for line in warehouse.migrate(spec):
+                    print(line)
+            diff = warehouse.schema_diff(spec)
+            if args.action == "check" or not diff.ok:
+                print(diff.describe())
+            bad += not diff.ok
+    except (sa.exc.SQLAlchemyError, OSError, ImportError, ValueError) as exc:
+        print(f"crypto-assets warehouse {args.action}: cannot use the warehouse at {_shown_url(url)}: "
+              f"{_reason(exc, url)}", file=sys.stderr)
+        return 2
     return 1 if bad else 0
 
 

@@ -162,7 +162,7 @@ def test_health_and_ready_report_latest_partitions(seeded):
     assert by_name["price_observations"]["state"] == "ok"
     assert 0 <= by_name["price_observations"]["age_seconds"] < 600
     assert by_name["macro_series"]["state"] == "empty"
-    ready = client.get("/ready").json()
+    ready = client.get("/ready", headers=RO).json()  # details need a key
     assert ready["status"] == "ready" and ready["redis"]["state"] == "ok"
     assert ready["warehouse"]["datasets"]["news_articles"]["state"] == "ok"
 

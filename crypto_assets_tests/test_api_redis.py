@@ -61,7 +61,7 @@ def test_redis_with_a_password(sqlite_url):
     with password_redis("pw-for-test") as port, redis_prefix() as prefix:
         good = settings(sqlite_url, f"redis://:pw-for-test@127.0.0.1:{port}/0", prefix)
         with TestClient(create_app(good)) as c:
-            ready = c.get("/ready").json()
+            ready = c.get("/ready", headers=RO).json()  # the detailed answer, with the Redis URL
             assert ready["status"] == "ready" and ready["redis"]["state"] == "ok"
             assert "pw-for-test" not in str(ready)
             c.get("/api/v1/symbols", headers=RO)
@@ -71,7 +71,7 @@ def test_redis_with_a_password(sqlite_url):
         with TestClient(create_app(no_password)) as c:
             r = c.get("/api/v1/prices/current/BTC", headers=RO)
             assert r.status_code == 200 and r.headers["x-cache"] == "bypass"
-            ready = c.get("/ready").json()
+            ready = c.get("/ready", headers=RO).json()
             assert ready["status"] == "degraded" and ready["redis"]["state"] == "unavailable"
             assert "Authentication" in ready["redis"]["detail"] or "NOAUTH" in ready["redis"]["detail"]
 

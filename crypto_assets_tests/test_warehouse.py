@@ -174,3 +174,52 @@ def test_every_column_kind_round_trips_with_nulls(warehouse_url):
     assert got.x[0] == 1.5 and np.isnan(got.x[1]) and got.x[2] == -2.25
     assert got.label.tolist()[0] == "p" and pd.isna(got.label[1])
     wh.dispose()
+
+
+def test_schema_drift_on_a_read_says_the_read_was_refused_not_that_nothing_was_written(warehouse_url):
+    wh = Warehouse(warehouse_url)
+    end = HOUR + pd.Timedelta("1h")
+    wh.replace_window(PRICE_OBSERVATIONS, observations(HOUR), HOUR, end)
+    with wh.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE price_observations RENAME COLUMN price_usd TO price")
+    fresh = Warehouse(warehouse_url)
+    with pytest.raises(SchemaMismatchError) as err:
+        fresh.read(PRICE_OBSERVATIONS, HOUR, end)
+    message = str(err.value)
+    assert "missing columns: price_usd" in message and "this read was refused" in message
+    assert "nothing was written" not in message
+    with pytest.raises(SchemaMismatchError, match="nothing was written"):
+        fresh.replace_window(PRICE_OBSERVATIONS, observations(HOUR), HOUR, end)
+    wh.dispose()
+    fresh.dispose()
+
+
+def _warehouse_cli(*args, env=None):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "crypto_assets.cli", "warehouse", *args], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize("how", ["--url", "env"])
+def test_warehouse_check_on_an_unreachable_warehouse_prints_one_line_and_fails(how):
+    from crypto_assets_tests.api_support import free_port
+
+    port = free_port()  # nothing listens there
+    url = f"mysql+pymysql://produser:hunter2pw@127.0.0.1:{port}/proddb"
+    done = (_warehouse_cli("check", "--url", url) if how == "--url"
+            else _warehouse_cli("check", env={"CRYPTO_WAREHOUSE_URL": url}))
+    output = (done.stdout + done.stderr).strip()
+    assert done.returncode == 2
+    assert len(output.splitlines()) == 1, output  # not a traceback
+    assert "Traceback" not in output and "hunter2pw" not in output
+    assert f"mysql+pymysql://produser:***@127.0.0.1:{port}/proddb" in output
+    assert "Can't connect to MySQL server" in output and "Connection refused" in output
+
+
+def test_warehouse_check_on_an_unopenable_sqlite_file_prints_one_line(tmp_path):
+    done = _warehouse_cli("check", "--url", f"sqlite:///{tmp_path / 'no-such-dir' / 'w.sqlite'}")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "unable to open database file" in done.stderr

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import pandas as pd
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from crypto_assets.api import health, models, queries, render
-from crypto_assets.api.auth import require
+from crypto_assets.api.auth import authorize, require
 from crypto_assets.warehouse.store import redact_url
 
 router = APIRouter()
@@ -30,25 +30,62 @@ def _health_rows(rows: list[dict]) -> list[dict]:
             for r in rows]
 
 
+async def _has_key(request: Request) -> bool:
+    """Whether the request carries a valid key (any tier). A wrong key is not an error here:
+    the caller just gets the public answer; only a rate-limited one is refused (429)."""
+    presented = request.headers.get("x-api-key")
+    if not presented:
+        return False
+    client = request.client.host if request.client else "unknown"
+    try:
+        await authorize(request.app.state.api, presented, "readonly", client)
+    except HTTPException as exc:
+        if exc.status_code == 429:
+            raise
+        return False
+    return True
+
+
+def _warehouse_problem(exc: Exception, url: str | None) -> str:
+    text = str(exc).splitlines()[0][:200] if str(exc) else ""
+    if url:
+        try:
+            shown = redact_url(url)
+        except Exception:  # an unparseable URL: show none of it
+            shown = "<the configured URL>"
+        text = text.replace(url, shown)
+    return f"{type(exc).__name__}: {text}"
+
+
+def _status_words(body: dict) -> dict:
+    """What anyone may see: states, no hosts, users, database names or error texts."""
+    return {"status": body["status"], "warehouse": {"state": body["warehouse"]["state"]},
+            "redis": {"state": body["redis"]["state"]}, "feed": {"mode": body["feed"]["mode"]}}
+
+
 @router.get("/ready", response_model=models.Ready,
-            summary="Readiness: warehouse reachable (503 if not), freshness per dataset, Redis state",
+            summary="Readiness: warehouse reachable (503 if not), Redis state; with a key, details",
+            description="Without a valid X-API-Key only state words are shown. With any valid key: the "
+                        "(password-less) warehouse and Redis URLs, error details, freshness per dataset.",
             responses={503: {"description": "The warehouse cannot be read."}})
 async def readiness(request: Request):
     api = request.app.state.api
+    detailed = await _has_key(request)
     redis_state = await api.link.check()
     feed = {"mode": api.feed.mode, "subscribers": len(api.feed.subscribers)}
     url = api.warehouse_url
     try:
         rows = await run_in_threadpool(_freshness, url)
     except Exception as exc:  # any failure to read the warehouse means "not ready"
-        warehouse = {"state": "unavailable", "detail": f"{type(exc).__name__}: {str(exc)[:200]}"}
+        warehouse = {"state": "unavailable", "detail": _warehouse_problem(exc, url)}
         body = {"status": "unavailable", "warehouse": warehouse, "redis": redis_state, "feed": feed}
-        return JSONResponse(body, status_code=503)
+        return JSONResponse(body if detailed else _status_words(body), status_code=503)
     warehouse = {"state": "ok", "url": redact_url(url) if url else "default (CRYPTO_WAREHOUSE_URL unset)",
                  "datasets": {r["dataset"]: {"latest_partition": r["latest_partition"], "age_seconds": r["age_seconds"],
                                              "state": r["state"]} for r in rows}}
     status = "ready" if redis_state["state"] == "ok" else "degraded"
-    return {"status": status, "warehouse": warehouse, "redis": redis_state, "feed": feed}
+    body = {"status": status, "warehouse": warehouse, "redis": redis_state, "feed": feed}
+    return body if detailed else _status_words(body)
 
 
 def _health_payload(url) -> dict:

@@ -156,18 +156,23 @@ class Warehouse:
         )
         return SchemaDiff(spec.name, False, missing, unexpected, mistyped)
 
-    def verify_schema(self, spec: TableSpec) -> None:
-        """Create a missing table; raise `SchemaMismatchError` naming the columns otherwise."""
+    def verify_schema(self, spec: TableSpec, *, action: str = "write") -> None:
+        """Create a missing table; raise `SchemaMismatchError` naming the columns otherwise.
+
+        `action` ("write" or "read") says what was refused, so the message tells the truth.
+        """
         if spec.name in self._verified:
             return
         diff = self.schema_diff(spec)
         if diff.missing_table:
             self.ensure_table(spec)
         elif not diff.ok:
+            refused = ("this read was refused (nothing was read or changed)" if action == "read"
+                       else "nothing was written")
             raise SchemaMismatchError(
                 f"{diff.describe()}. The warehouse no longer matches the schema declared in code; "
-                "nothing was written. Run `crypto-assets warehouse migrate` to add missing columns, "
-                "or restore the renamed/retyped columns."
+                f"{refused}. Run `crypto-assets warehouse migrate` to add missing columns and widen "
+                "columns, or restore the renamed/retyped columns."
             )
         self._verified.add(spec.name)
 
@@ -318,7 +323,7 @@ class Warehouse:
             raise KeyError(f"{spec.name} has no columns {unknown}; it has {spec.column_names}")
         if not sa.inspect(self.engine).has_table(spec.name):
             return self._typed(spec, wanted, [])
-        self.verify_schema(spec)
+        self.verify_schema(spec, action="read")
         table = self.table(spec)
         # NullType: the driver's own values come back (SQLite: ISO strings for datetimes) without
         # SQLAlchemy's per-value result processing; `_typed` converts whole columns instead.
