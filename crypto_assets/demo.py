@@ -1,27 +1,117 @@
 """`make demo`: materialize the whole graph offline (replay mode) into the embedded SQLite
-warehouse and print what was built.
+warehouse and print what was built, per dataset: the window shown, its rows, and why that window.
 
-Replay serves recorded real payloads, so the demo covers the hours the recordings cover
-(BTC on 14-15 May 2021); sources without a recording for that window honestly yield no rows.
+Replay serves recorded real payloads only, so each source is materialized over the window its
+recordings cover, never over a window it would have to invent:
+
+- prices, bars, indicators and features: the recorded CoinGecko 5-minute day of BTC
+  (14-15 May 2021), the one coherent price window; daily macro and on-chain days before it
+  feed the features as of each bar;
+- macro series also over the days of the Yahoo recordings (1-3 Jan 2020);
+- news: the Guardian /search recording (10 Sep 2014), social: the Reddit /new listing
+  (1 Mar 2016), and sentiment scored on exactly those texts. Both predate the project's hourly
+  partition set (which starts 2021-04-01), so the demo runs these three assets on an hourly
+  partition set that starts on the first recorded day (`TEXT_PARTITIONS_START`); the code and
+  checks are the same. The Reddit listing is served through `resources/demo_replay`.
+
+No recording of news or Reddit posts covers the price window, so the features' sentiment
+columns there are empty and their `dq_*` flags say so.
 """
 
 from __future__ import annotations
 
 import os
+import textwrap
 import time
 import warnings
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+
+import pandas as pd
+
+from crypto_assets.paths import RESOURCES_DIR
 
 # The recorded CoinGecko minute-level day: 24 hourly partitions, one ranged run.
 DEMO_HOURS = ("2021-05-14-15:00", "2021-05-15-14:00")
+# Daily macro/on-chain days the features read as of each bar of DEMO_HOURS.
 DEMO_DAYS = ("2021-05-01", "2021-05-15")
-
+# Days of the Yahoo chart recordings (GC=F, EURUSD=X; requested for 2020-01-01..2020-01-03).
+YAHOO_DAYS = ("2020-01-01", "2020-01-03")
+# The Guardian /search recording: 10 articles published 2014-09-10 15:50-16:10 UTC.
+NEWS_HOURS = ("2014-09-10-15:00", "2014-09-10-16:00")
+# PRAW's recorded r/AskReddit /new listing: 100 posts created 2016-03-01 07:44-08:37 UTC.
+SOCIAL_HOURS = ("2016-03-01-07:00", "2016-03-01-08:00")
+TEXT_PARTITIONS_START = "2014-09-10-00:00"  # the first recorded day (NEWS_HOURS)
+TEXT_ASSETS = ("news_articles", "social_posts", "sentiment_scores")
+# Demo-only replay catalogs (see resources/demo_replay/README.md).
+DEMO_REPLAY_DIR = RESOURCES_DIR / "demo_replay"
 
 # Keep the console to warnings; every event is still in the instance (see `make dev`).
 _QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The prices step also stores the recorded CoinGecko /ohlc candles (BTC, 4-hour) of the window.
+_WITH_CANDLES = {**_QUIET, "ops": {"ohlcv_bars": {"config": {"include_ohlc_endpoint": True}}}}
 
 
-def run_demo() -> int:
+def _hours(first: str, last: str) -> tuple[str, str]:
+    """Hourly partition keys first..last (inclusive) -> the [start, end) they cover."""
+    start, stop = (pd.Timestamp(datetime.strptime(k, "%Y-%m-%d-%H:%M")) for k in (first, last))
+    return f"{start:%Y-%m-%d %H:%M}", f"{stop + pd.Timedelta(hours=1):%Y-%m-%d %H:%M}"
+
+
+def _days(first: str, last: str) -> tuple[str, str]:
+    return first, f"{pd.Timestamp(last) + pd.Timedelta(days=1):%Y-%m-%d}"
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One dataset's line in the summary: the windows shown and why those."""
+
+    dataset: str
+    windows: tuple[tuple[str, str], ...]  # [start, end) in UTC; () = not time-windowed
+    why: str
+
+
+PRICE_WINDOW = _hours(*DEMO_HOURS)
+NEWS_WINDOW = _hours(*NEWS_HOURS)
+SOCIAL_WINDOW = _hours(*SOCIAL_HOURS)
+SHOWN = (
+    Shown("coin_universe", (), "resources/coins.csv, the tracked symbols (replay does not refresh it from CoinGecko)"),
+    Shown("price_observations", (PRICE_WINDOW,),
+          "the recorded CoinGecko 5-minute day of BTC (market_chart days=1, recorded 15 May 2021 14:42 UTC): the "
+          "one coherent price window; no other coin has a recording of these hours"),
+    Shown("ohlcv_bars", (PRICE_WINDOW,),
+          "5-minute bars resampled from those observations, plus the 4-hour candles of the recorded CoinGecko "
+          "/ohlc response (method column says which); no volume was recorded"),
+    Shown("technical_indicators", (PRICE_WINDOW,),
+          "computed on the 5-minute bars; one recorded day only, so long lookbacks (e.g. SMA 200) fill in late"),
+    Shown("ml_features", (PRICE_WINDOW,),
+          "one row per bar of that day, every input joined as of the bar (which inputs were there: see below)"),
+    Shown("macro_series", (_days(*DEMO_DAYS), _days(*YAHOO_DAYS)),
+          "the days before the price window (FRED CPILFESL, WGS10YR recordings) and the days of the Yahoo "
+          "recordings (GC=F, EURUSD=X, Jan 2020; FRED CPILFESL, GDP, WGS10YR there too); VIX, SPX, DXY, DGS10 "
+          "and the other series have no recording"),
+    Shown("onchain_metrics", (_days(*DEMO_DAYS),),
+          "the days before the price window: blockchain.com n-transactions (one exact value every 3rd day); "
+          "hash rate, addresses and DefiLlama TVL have no recording"),
+    Shown("news_articles", (NEWS_WINDOW,),
+          "the only recorded articles: a Guardian /search response, 10 Sep 2014 (general news). No news recording "
+          "covers the price window; the recorded RSS feeds are broken or undated (-> quarantine)"),
+    Shown("social_posts", (SOCIAL_WINDOW,),
+          "the only recorded Reddit listing: PRAW's r/AskReddit /new, 1 Mar 2016, served for r/ethereum "
+          "(resources/demo_replay); rows keep their own subreddit. No crypto subreddit listing was recorded"),
+    Shown("sentiment_scores", (NEWS_WINDOW, SOCIAL_WINDOW), "scored on exactly those articles and posts"),
+)
+
+
+def _widen(asset, partitions_def):
+    return asset.map_asset_specs(lambda spec: spec.replace_attributes(partitions_def=partitions_def))
+
+
+def build_demo(echo=print) -> dict:
+    """Materialize every step into the Dagster instance of DAGSTER_HOME and the configured
+    warehouse (default: the embedded SQLite file there). Returns {"failed_steps": [...],
+    "datasets": [one dict per dataset: dataset, windows, rows_in_window, rows, partitions, why]}."""
     os.environ.setdefault("DAGSTER_HOME", str(Path.cwd() / ".dagster_home"))
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     os.environ["CRYPTO_SOURCE_MODE"] = "replay"
@@ -34,59 +124,119 @@ def run_demo() -> int:
     from crypto_assets.assets.common import range_tags
     from crypto_assets.automation.policies import apply_policies
     from crypto_assets.checks.data_checks import all_data_checks
-    from crypto_assets.checks.freshness import latest_partition_checks
     from crypto_assets.resources import build_resources
+    from crypto_assets.social.reddit import RedditSource
+
+    assets = apply_policies(all_assets())
+    by_key = {key.to_user_string(): a for a in assets for key in a.keys}
+    graph = [*assets, *all_data_checks(assets)]
+    # News, social and sentiment (same code, same checks) on an hourly set reaching back to the
+    # first recorded day; the project's own set starts 2021-04-01.
+    text_hourly = dg.HourlyPartitionsDefinition(start_date=TEXT_PARTITIONS_START, timezone="UTC", end_offset=1)
+    text_assets = [_widen(by_key[k], text_hourly) for k in TEXT_ASSETS]
+    text_graph = [*text_assets, *all_data_checks(text_assets)]
+
+    resources = build_resources(mode="replay")
+    resources["reddit"] = RedditSource(mode="replay", replay_dir=str(DEMO_REPLAY_DIR))
+
+    steps = [
+        ("reference", graph, ["coin_universe"], {}, _QUIET),
+        ("daily", graph, ["macro_series", "onchain_metrics"], range_tags(*DEMO_DAYS), _QUIET),
+        ("yahoo days", graph, ["macro_series"], range_tags(*YAHOO_DAYS), _QUIET),
+        ("prices", graph, ["price_observations", "ohlcv_bars", "technical_indicators"], range_tags(*DEMO_HOURS),
+         _WITH_CANDLES),
+        ("news", text_graph, ["news_articles", "sentiment_scores"], range_tags(*NEWS_HOURS), _QUIET),
+        ("social", text_graph, ["social_posts", "sentiment_scores"], range_tags(*SOCIAL_HOURS), _QUIET),
+        ("features", graph, ["ml_features"], range_tags(*DEMO_HOURS), _QUIET),
+    ]
+    instance = dg.DagsterInstance.get()
+    failed = []
+    for label, defs, selection, tags, run_config in steps:
+        t0 = time.time()
+        result = dg.materialize(defs, selection=dg.AssetSelection.assets(*selection), instance=instance,
+                                resources=resources, tags=tags, raise_on_error=False, run_config=run_config)
+        span = f" [{tags['dagster/asset_partition_range_start']} .. {tags['dagster/asset_partition_range_end']}]" if tags else ""
+        echo(f"[demo] {label:<10} {', '.join(selection)}{span}: {'ok' if result.success else 'FAILED'} "
+             f"in {time.time() - t0:.1f}s")
+        if not result.success:
+            failed.append(label)
+            for event in result.all_events:
+                if event.is_step_failure:
+                    echo(f"        {event.step_key}: {event.step_failure_data.error.message.strip()[:400]}")
+    return {"failed_steps": failed, "datasets": _datasets(instance)}
+
+
+def _datasets(instance) -> list[dict]:
+    import dagster as dg
+
     from crypto_assets.tables import all_tables
     from crypto_assets.warehouse.resource import get_warehouse
 
-    assets = apply_policies(all_assets())
-    checks = [*all_data_checks(assets), *latest_partition_checks(assets)]
-    by_key = {key.to_user_string(): a for a in assets for key in a.keys}
-    resources = build_resources(mode="replay")
-    hourly = [k for k, a in by_key.items() if a.partitions_def is not None and "Hourly" in type(a.partitions_def).__name__]
-    daily = [k for k, a in by_key.items() if a.partitions_def is not None and k not in hourly]
-    unpartitioned = [k for k, a in by_key.items() if a.partitions_def is None]
-    features = [k for k in hourly if k == "ml_features"]
-    hourly = [k for k in hourly if k not in features]
+    warehouse, tables = get_warehouse(None), all_tables()
+    out = []
+    for shown in SHOWN:
+        table, key = tables[shown.dataset], dg.AssetKey(shown.dataset)
+        if shown.windows:
+            partitions = len(instance.get_materialized_partitions(key))
+            in_window = sum(len(warehouse.read(table, pd.Timestamp(a, tz="UTC"), pd.Timestamp(b, tz="UTC")))
+                            for a, b in shown.windows)
+        else:
+            partitions = 1 if instance.get_latest_materialization_event(key) else 0
+            in_window = warehouse.count(table)
+        out.append({"dataset": shown.dataset, "windows": shown.windows, "rows_in_window": in_window,
+                    "rows": warehouse.count(table), "partitions": partitions, "why": shown.why})
+    return out
 
-    steps = [
-        ("reference", unpartitioned, {}),
-        ("daily", daily, range_tags(*DEMO_DAYS)),
-        ("hourly", hourly, range_tags(*DEMO_HOURS)),
-        ("features", features, range_tags(*DEMO_HOURS)),
-    ]
-    instance = dg.DagsterInstance.get()
-    started = time.time()
-    for label, selection, tags in steps:
-        if not selection:
-            continue
-        t0 = time.time()
-        result = dg.materialize([*assets, *checks], selection=dg.AssetSelection.assets(*selection),
-                                instance=instance, resources=resources,
-                                tags=tags, raise_on_error=False, run_config=_QUIET)
-        status = "ok" if result.success else "FAILED"
-        print(f"[demo] {label:<9} {', '.join(selection)}: {status} in {time.time() - t0:.1f}s", flush=True)
-        if not result.success:
-            for event in result.all_events:
-                if event.is_step_failure:
-                    print(f"        {event.step_key}: {event.step_failure_data.error.message.strip()[:400]}")
+
+def feature_inputs() -> dict[str, tuple[int, int]]:
+    """ml_features rows that had each input: {input: (rows with it, rows)}."""
+    from crypto_assets.tables import all_tables
+    from crypto_assets.warehouse.resource import get_warehouse
+
+    flags = {"sentiment": "dq_sentiment_present", "macro": "dq_macro_series_present",
+             "on-chain": "dq_onchain_metrics_present", "warm indicators": "dq_indicators_warm"}
+    frame = get_warehouse(None).read(all_tables()["ml_features"], columns=list(flags.values()))
+    return {name: (int((frame[col].fillna(0) > 0).sum()), len(frame)) for name, col in flags.items()}
+
+
+def print_summary(report: dict, out=print) -> None:
+    from crypto_assets.tables import all_tables
+    from crypto_assets.warehouse.resource import get_warehouse
 
     warehouse = get_warehouse(None)
-    print(f"\nWarehouse: {warehouse.engine.url.render_as_string(hide_password=True)}")
-    print(f"Dagster instance: {os.environ['DAGSTER_HOME']}  (open it with `make dev`)\n")
-    print(f"{'asset':<22} {'partitions':>10} {'rows':>8}  note")
-    print("-" * 72)
-    tables = all_tables()
-    failed = 0
-    for key, asset in sorted(by_key.items()):
-        if asset.partitions_def is not None:
-            parts = len(instance.get_materialized_partitions(dg.AssetKey(key)))
-        else:
-            parts = "-" if instance.get_latest_materialization_event(dg.AssetKey(key)) else 0
-        rows = warehouse.count(tables[key]) if key in tables else 0
-        note = "" if rows else "no rows (no recording for the demo window)"
-        print(f"{key:<22} {parts!s:>10} {rows:>8}  {note}")
-    quarantined = warehouse.count(tables["quarantine"])
-    print(f"{'quarantine':<22} {'':>10} {quarantined:>8}  rejected input records, with reasons")
+    out(f"\nWarehouse: {warehouse.engine.url.render_as_string(hide_password=True)}")
+    out(f"Dagster instance: {os.environ['DAGSTER_HOME']}  (open it with `make dev`)\n")
+    out(f"{'dataset':<21} {'rows':>5} {'parts':>5}  window shown (UTC, [start, end)) / why this window")
+    out("-" * 110)
+    for line in report["datasets"]:
+        windows = " + ".join(f"{a} .. {b}" for a, b in line["windows"]) or "the whole table (not time-windowed)"
+        note = "" if line["rows_in_window"] == line["rows"] else f"  ({line['rows']} rows in the table in all)"
+        out(f"{line['dataset']:<21} {line['rows_in_window']:>5} {line['partitions']!s:>5}  {windows}{note}")
+        for chunk in textwrap.wrap(line["why"], 80):
+            out(f"{'':<35}{chunk}")
+    quarantined = warehouse.count(all_tables()["quarantine"])
+    out(f"{'quarantine':<21} {quarantined:>5} {'':>5}  rejected input records with their reasons")
+    out(f"{'':<35}(the recorded broken and undated RSS feeds, fetched with the news)")
+    inputs = ", ".join(f"{name} {have}/{rows}" for name, (have, rows) in feature_inputs().items())
+    out(f"\nml_features rows with each input: {inputs}.")
+    out("  sentiment: no news or Reddit recording covers the price window (dq_sentiment_present = 0).")
+    out("  macro: the recorded FRED values became known in Oct 2024 (their vintage), after these bars, so an")
+    out("  as-of join cannot use them; the Yahoo days (Jan 2020) are far older than the staleness limits.")
+    out("Sentiment falls back to VADER when no transformer model is available offline; its rows then say "
+        "model='vader'.")
+    out(f"News, social and sentiment ran on an hourly partition set from {TEXT_PARTITIONS_START} (the recordings")
+    out("predate the project's, which starts 2021-04-01); `make dev` lists their rows but not those partitions.")
+    empty = [line["dataset"] for line in report["datasets"] if not line["rows_in_window"]]
+    if empty:
+        out(f"\nNo rows in the window shown for: {', '.join(empty)}")
+    if report["failed_steps"]:
+        out(f"Failed steps: {', '.join(report['failed_steps'])}")
+
+
+def run_demo() -> int:
+    started = time.time()
+    report = build_demo(echo=lambda text: print(text, flush=True))
+    print_summary(report)
     print(f"\nDone in {time.time() - started:.0f}s.")
-    return 1 if failed else 0
+    empty = [line for line in report["datasets"] if not line["rows_in_window"]]
+    return 1 if report["failed_steps"] or empty else 0
