@@ -128,6 +128,57 @@ def test_value_not_final_when_answered_is_not_stored(url, tmp_path):
     assert meta["rows_not_final_dropped"].value == 1
 
 
+def _add_constructed_gold_bars(tmp_path, bars) -> str:
+    """The real GC=F recording plus CONSTRUCTED bars appended (timestamp, open, high, low, close).
+
+    No real recording of a Yahoo weekend bar is copyable; the shape (a Sunday bar for a future
+    whose close repeats the last session's close and lies outside its own high-low range) is the
+    one reported for CL=F/GC=F in issue 11.
+    """
+    replay_dir = _copy_replay(tmp_path)
+    path = tmp_path / "replay" / "yahoo" / "chart_GC_F_2020-01-01_2020-01-03.json"
+    payload = json.loads(path.read_text())
+    chart = payload["chart"]["result"][0]
+    quote = chart["indicators"]["quote"][0]
+    for stamp, o, h, l, c in bars:  # noqa: E741
+        chart["timestamp"].append(stamp)
+        for key, value in zip(("open", "high", "low", "close", "volume"), (o, h, l, c, 10)):
+            quote[key].append(value)
+        chart["indicators"]["adjclose"][0]["adjclose"].append(c)
+    path.write_text(json.dumps(payload))
+    return replay_dir
+
+
+def test_weekend_and_out_of_range_bars_are_quarantined_not_stored(url, tmp_path):
+    sunday = int(pd.Timestamp("2020-01-05 00:00", tz="America/New_York").timestamp())
+    monday = int(pd.Timestamp("2020-01-06 00:00", tz="America/New_York").timestamp())
+    replay_dir = _add_constructed_gold_bars(tmp_path, [
+        (sunday, 1549.0, 1551.0, 1546.2, 1524.5),   # Sunday, close = the last real close, outside its range
+        (monday, 1552.0, 1580.0, 1550.0, 1524.5),   # a weekday bar whose close is outside its range
+    ])
+    tags = {"dagster/asset_partition_range_start": "2020-01-01", "dagster/asset_partition_range_end": "2020-01-06"}
+    instance = dg.DagsterInstance.ephemeral()
+    for _ in range(2):  # idempotent quarantine too
+        result = dg.materialize([macro_series], resources=resources(url, replay_dir), tags=tags, instance=instance)
+        assert result.success
+    rows = table(url)
+    gold = rows[rows.series_id == "GOLD"]
+    assert gold.observation_date.tolist() == [date(2020, 1, 2)]  # only the real Thursday bar
+    assert not rows.available_at.dt.tz_convert("America/New_York").dt.day_of_week.isin([5, 6]).any()
+    assert not pd.to_datetime(rows.observation_date).dt.day_of_week.isin([5, 6]).any()
+
+    quarantine = get_warehouse(url).read(QUARANTINE, filters={"asset": ["macro_series"]})
+    by_key = dict(zip(quarantine.record_key, quarantine.reason))
+    assert by_key == {"GOLD|2020-01-05": "weekend bar (market closed; no weekend rows)",
+                      "GOLD|2020-01-06": "close outside the bar's own high-low range"}
+    record = json.loads(quarantine.set_index("record_key").record["GOLD|2020-01-06"])
+    assert record["high"] == 1580.0 and record["low"] == 1550.0 and record["raw_value"] == 1524.5
+    reasons = set()
+    for materialization in result.asset_materializations_for_node("macro_series"):
+        reasons |= set(materialization.metadata["quarantine_by_reason"].value)
+    assert reasons == {"weekend bar (market closed; no weekend rows)", "close outside the bar's own high-low range"}
+
+
 def test_live_mode_without_fred_key_fails_at_setup(url, monkeypatch):
     monkeypatch.delenv("FRED_API_KEY", raising=False)
     with pytest.raises(dg.DagsterResourceFunctionError, match="ResourceDefinition fred") as failure:
@@ -156,3 +207,4 @@ def test_daily_schedules_request_their_trailing_days_as_one_ranged_run():
             (request,) = schedule.evaluate_tick(context).run_requests
         assert request.tags["dagster/asset_partition_range_start"] == expected[schedule.name]
         assert request.tags["dagster/asset_partition_range_end"] == "2024-03-09"
+

@@ -177,3 +177,27 @@ def test_weekly_fred_series_has_no_weekend_dates():
     obs = parse_observations(load(REPLAY / "fred" / "WGS10YR_observations.json"))
     days = pd.to_datetime(obs.observation_date)
     assert (days.dt.day_of_week == 4).all()  # week ending Friday
+
+
+def test_weekend_bar_and_close_outside_its_range_are_flagged():
+    """The real GC=F bar plus CONSTRUCTED bars (no real weekend recording is copyable): a Sunday
+    bar repeating the last close outside its own range (as reported for CL=F/GC=F in issue 11),
+    and weekday bars with the close just inside (float32 rounding), below and above the range."""
+    payload = copy.deepcopy(load(REPLAY / "yahoo" / "chart_GC_F_2020-01-01_2020-01-03.json"))
+    chart = payload["chart"]["result"][0]
+    quote = chart["indicators"]["quote"][0]
+    at = lambda day: int(pd.Timestamp(day, tz="America/New_York").timestamp())  # noqa: E731
+    constructed = [(at("2020-01-05"), 1551.0, 1546.2, 1524.5),
+                   (at("2020-01-06"), 1560.0, 1550.0, 1560.0000305175781),  # float32 of 1560.00003
+                   (at("2020-01-07"), 1580.0, 1550.0, 1524.5),
+                   (at("2020-01-08"), 1580.0, 1550.0, 1590.0),
+                   (at("2020-01-09"), None, None, 1555.0)]  # no range given: not judged
+    for stamp, high, low, close in constructed:
+        chart["timestamp"].append(stamp)
+        for key, value in (("high", high), ("low", low), ("close", close), ("open", close), ("volume", 1)):
+            quote[key].append(value)
+    bars = parse_chart(payload, CATALOG["GOLD"])
+    assert bars.problem.tolist() == ["", "weekend bar (market closed; no weekend rows)", "",
+                                     "close outside the bar's own high-low range",
+                                     "close outside the bar's own high-low range", ""]
+    assert bars.high.iloc[0] == pytest.approx(1528.699951171875) and bars.low.iloc[0] == 1518

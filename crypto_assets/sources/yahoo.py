@@ -15,12 +15,13 @@ from datetime import datetime, timedelta
 import httpx
 import pandas as pd
 
+from crypto_assets.quality.bars import CLOSE_OUTSIDE_RANGE, WEEKEND_BAR, close_outside_range, on_weekend
 from crypto_assets.sources.catalog import HttpSource
 from crypto_assets.sources.numbers import read_numbers
 from crypto_assets.sources.series_catalog import MacroSeries
 from crypto_assets.warehouse.store import to_utc
 
-CHART_COLUMNS = ["observation_date", "bar_time", "raw_value", "value", "available_at", "problem"]
+CHART_COLUMNS = ["observation_date", "bar_time", "raw_value", "value", "high", "low", "available_at", "problem"]
 
 
 class YahooFinance(HttpSource):
@@ -84,7 +85,9 @@ def parse_chart(payload: dict, series: MacroSeries) -> pd.DataFrame:
     Yahoo states (meta.exchangeTimezoneName). `value` is the unadjusted close: Yahoo's
     `adjclose` is rewritten backwards after every later dividend or split, so it would leak
     future corporate actions into past rows. `available_at` is the series' close time.
-    Bars Yahoo does not send (weekends, holidays) are simply absent.
+    Bars Yahoo does not send (weekends, holidays) are simply absent. Bars it does send for a
+    Saturday or Sunday (some futures, e.g. CL=F/GC=F, get a Sunday bar repeating Friday's close)
+    and bars whose close lies outside their own high-low range get a `problem` (quarantined).
     """
     result = ((payload or {}).get("chart") or {}).get("result") or []
     if not result:
@@ -97,16 +100,23 @@ def parse_chart(payload: dict, series: MacroSeries) -> pd.DataFrame:
     timezone = meta.get("exchangeTimezoneName") or series.timezone
     stamps = list(chart.get("timestamp") or [])
     quote = ((chart.get("indicators") or {}).get("quote") or [{}])[0] or {}
-    closes = list(quote.get("close") or [])
+    closes, highs, lows = (list(quote.get(k) or []) for k in ("close", "high", "low"))
     n = max(len(stamps), len(closes))
     stamps += [None] * (n - len(stamps))
     closes += [None] * (n - len(closes))
+    highs, lows = (list(x[:n]) + [None] * (n - len(x[:n])) for x in (highs, lows))
 
     frame = pd.DataFrame({"bar_time": pd.to_datetime(pd.Series(stamps, dtype="float64"), unit="s", utc=True),
                           "raw_value": pd.Series(closes, dtype=object)})
     frame["value"], frame["problem"] = read_numbers(frame["raw_value"])
+    frame["high"] = read_numbers(pd.Series(highs, dtype=object))[0]
+    frame["low"] = read_numbers(pd.Series(lows, dtype=object))[0]
     frame.loc[frame.bar_time.isna(), "problem"] = "bar without timestamp"
     local_day = frame.bar_time.dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize()
+    usable = frame.problem == ""
+    frame.loc[usable & on_weekend(local_day), "problem"] = WEEKEND_BAR
+    usable = frame.problem == ""
+    frame.loc[usable & close_outside_range(frame.value, frame.high, frame.low), "problem"] = CLOSE_OUTSIDE_RANGE
     frame["observation_date"] = local_day.dt.date
     frame["available_at"] = pd.to_datetime(
         [series.close_utc(d) if pd.notna(d) else pd.NaT for d in local_day], utc=True
