@@ -127,8 +127,53 @@ def test_local_model_version_hashes_the_weights_and_marks_int8(tmp_path):
 
     quantized = SentimentModel(news_model=str(a), device="cpu", quantize=True)
     scores, choice, _ = quantized.score(TEXTS, "news")
-    assert choice.model_version.endswith("+int8-dynamic") and choice.scorer.quantized
+    assert "+int8-dynamic" in choice.model_version and choice.scorer.quantized
     assert (scores.score > 0.99).all()
+
+
+def _version(path: Path, **options) -> str:
+    from crypto_assets.sentiment import model as model_module
+
+    model_module._LOADED.clear()  # a fresh load, as a new process would do after the change
+    return SentimentModel(news_model=str(path), device="cpu", **options).choose("news").model_version
+
+
+def test_model_version_covers_config_tokenizer_and_scoring_options(tmp_path):
+    """Anything that changes a local model's scores changes its model_version (issue 11): the
+    incremental scorer keeps a stored row only while model and model_version are unchanged."""
+    import json
+    import shutil
+
+    path = build_tiny_classifier(tmp_path / "m", FINBERT_LABELS, "positive")
+    base = _version(path)
+    scores, _, _ = SentimentModel(news_model=str(path), device="cpu").score(TEXTS, "news")
+    assert (scores.score > 0.99).all()
+
+    # The same files elsewhere: the same version (content, not location). A model card: no change.
+    shutil.copytree(path, tmp_path / "copy")
+    (tmp_path / "copy" / "README.md").write_text("# a model card\n")
+    assert _version(tmp_path / "copy").split("@", 1)[1] == base.split("@", 1)[1]  # the name is the path
+
+    # id2label rewritten (positive and negative swapped), weights untouched: the scores flip sign.
+    config = json.loads((path / "config.json").read_text())
+    config["id2label"] = {"0": "negative", "1": "positive", "2": "neutral"}
+    config["label2id"] = {"negative": 0, "positive": 1, "neutral": 2}
+    (path / "config.json").write_text(json.dumps(config))
+    relabelled = _version(path)
+    flipped, _, _ = SentimentModel(news_model=str(path), device="cpu").score(TEXTS, "news")
+    assert (flipped.score < -0.99).all()
+    assert relabelled != base
+
+    # A tokenizer file changed (lower-casing switched off): a new version.
+    tokenizer_config = path / "tokenizer_config.json"
+    settings = json.loads(tokenizer_config.read_text())
+    settings["do_lower_case"] = not settings.get("do_lower_case", True)
+    tokenizer_config.write_text(json.dumps(settings))
+    retokenized = _version(path)
+    assert retokenized not in (base, relabelled)
+
+    # Our own scoring option: another truncation length is another version.
+    assert _version(path, max_tokens=64) not in (base, relabelled, retokenized)
 
 
 def test_long_texts_are_truncated_and_batches_keep_input_order(tmp_path):

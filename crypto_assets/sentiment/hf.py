@@ -21,8 +21,15 @@ import pandas as pd
 
 from crypto_assets.sentiment.labels import NEGATIVE, NEUTRAL, POSITIVE, map_labels
 
-# The weight files whose bytes identify a local model (hashed into its model_version).
+# A local model folder must hold weights in one of these forms to be a model at all.
 _WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.safetensors.index.json", "*.bin.index.json")
+# Files of a local model folder that cannot change its outputs, left out of its digest: model
+# cards (*.md) and anything hidden (.git, .cache/huggingface download metadata, .gitattributes).
+_NOT_MODEL_FILES = ("*.md",)
+# Version of OUR code between the model and a stored row: the label-name table in labels.py,
+# the score formula (P(pos) - P(neg), confidence = max P) and the text cut in `score`. Bump it
+# when any of them changes, so rows scored under the old rules are re-scored.
+SCORING_CODE_VERSION = 1
 # A text longer than this many characters per allowed token cannot fit anyway: cut it before
 # tokenizing so a 40 kB Reddit post costs no more than a headline-plus-lead.
 _CHARS_PER_TOKEN_CAP = 12
@@ -36,18 +43,43 @@ def looks_like_path(name: str) -> bool:
     return name.startswith(("/", "./", "../", "~", "\\")) or Path(name).expanduser().exists()
 
 
-def weights_digest(directory: Path) -> str:
-    """sha256 over the weight files of a local model folder (name + bytes, sorted by name)."""
-    files = sorted({p for pattern in _WEIGHT_PATTERNS for p in directory.glob(pattern) if p.is_file()})
-    if not files:
+def model_files(directory: Path) -> list[Path]:
+    """Every file of a local model folder that can change its outputs, sorted by relative path.
+
+    Weights, config.json (id2label, architecture), tokenizer files (vocab, merges, special
+    tokens, tokenizer_config), generation and preprocessing configs, custom code: all of it.
+    Only model cards and hidden entries are left out (`_NOT_MODEL_FILES`).
+    """
+    if not any(p.is_file() for pattern in _WEIGHT_PATTERNS for p in directory.glob(pattern)):
         raise ModelLoadError(f"{directory}: no weight files ({', '.join(_WEIGHT_PATTERNS)})")
+    files = []
+    for path in directory.rglob("*"):
+        relative = path.relative_to(directory)
+        if not path.is_file() or any(part.startswith(".") for part in relative.parts):
+            continue
+        if any(relative.match(pattern) for pattern in _NOT_MODEL_FILES):
+            continue
+        files.append(path)
+    return sorted(files, key=lambda p: p.relative_to(directory).as_posix())
+
+
+def model_digest(directory: Path) -> str:
+    """sha256 over a local model folder's `model_files` (relative path + bytes of each)."""
     digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode())
+    for path in model_files(directory):
+        name = path.relative_to(directory).as_posix().encode()
+        digest.update(len(name).to_bytes(4, "big") + name + path.stat().st_size.to_bytes(8, "big"))
         with path.open("rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+def scoring_digest(index_to_sentiment: dict[int, str]) -> str:
+    """8 hex identifying how our code turns this model's probabilities into rows: the class ->
+    sentiment mapping it resolved (from id2label and labels.py) and SCORING_CODE_VERSION."""
+    spec = json.dumps({"code": SCORING_CODE_VERSION, "labels": sorted(index_to_sentiment.items())})
+    return hashlib.sha256(spec.encode()).hexdigest()[:8]
 
 
 def resolve_device(device: str) -> str:
@@ -109,8 +141,11 @@ class TransformerScorer:
 
         origin = _stored_name_or_path(local) if local.is_dir() else None
         name_or_path = origin or config._name_or_path or name
-        identity = f"commit:{pin}" if pin else f"sha256:{weights_digest(local)[:16]}"
-        self.model_version = f"{name_or_path}@{identity}" + ("+int8-dynamic" if self.quantized else "")
+        # The files: a hub commit pins every file of the repository; a local folder is hashed
+        # whole (config, tokenizer and weights). Then our own scoring rules, then int8.
+        identity = f"commit:{pin}" if pin else f"sha256:{model_digest(local)[:16]}"
+        self.model_version = (f"{name_or_path}@{identity}+scoring:{scoring_digest(self.index_to_sentiment)}"
+                              + ("+int8-dynamic" if self.quantized else ""))
 
     def score(self, texts: list[str], *, batch_size: int = 32, max_tokens: int = 128) -> pd.DataFrame:
         torch = self._torch

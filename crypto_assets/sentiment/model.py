@@ -60,6 +60,9 @@ class ScorerChoice:
     requested: str
     scorer: Scorer
     fallback_reason: str | None = None
+    # Scoring options that change a transformer's outputs (the truncation length), recorded
+    # in model_version next to the model's own identity.
+    options: str = ""
 
     @property
     def is_fallback(self) -> bool:
@@ -72,7 +75,7 @@ class ScorerChoice:
 
     @property
     def model_version(self) -> str:
-        return self.scorer.model_version
+        return self.scorer.model_version + self.options
 
 
 def _env_flag(name: str) -> bool | None:
@@ -143,7 +146,7 @@ class SentimentModel(dg.ConfigurableResource):
             choice = ScorerChoice(item_type, name, VaderScorer())
         else:
             try:
-                choice = ScorerChoice(item_type, name, self._load(name))
+                choice = ScorerChoice(item_type, name, self._load(name), options=f"+max_tokens:{self.max_tokens}")
             except ModelLoadError as exc:
                 if self.resolved_strict():
                     raise SentimentModelUnavailable(
