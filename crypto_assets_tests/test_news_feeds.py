@@ -76,6 +76,23 @@ def test_fixture_outcome(name):
     assert result.usable == (status in ("ok", "recovered"))
 
 
+@pytest.mark.parametrize("content_type", [None, "", "text/html", "text/plain"])
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_content_type_label_does_not_change_the_outcome(name, content_type):
+    """A feed served without a Content-Type (or with a non-XML one) is judged on its document
+    only: clean feeds stay `ok`, damaged ones keep their own problem (issue 11)."""
+    served_as_xml = parse(name)
+    relabelled = parse_feed(FEED, (DATA / name).read_bytes(), content_type=content_type)
+    assert (relabelled.status, relabelled.problem) == (served_as_xml.status, served_as_xml.problem)
+    assert [a["article_id"] for a in relabelled.articles] == [a["article_id"] for a in served_as_xml.articles]
+    assert [r.reason for r in relabelled.rejected] == [r.reason for r in served_as_xml.rejected]
+
+
+def test_clean_real_feed_without_content_type_is_ok():
+    result = parse_feed(FEED, (DATA / "reddit.rss").read_bytes(), content_type=None)
+    assert result.status == "ok" and result.problem is None and len(result.articles) == 24
+
+
 def test_bare_ampersand_link_is_recovered_intact():
     result = parse("rss_item_link_corrupted_ampersands.xml")
     assert result.rejected[0].record["link"] == "http://link/get?a=1&b=2"

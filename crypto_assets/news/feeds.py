@@ -3,7 +3,8 @@
 Every fetched feed ends in one `FeedResult` with a status:
 - ``ok``: parsed cleanly (it may still have zero entries, or entries that were quarantined);
 - ``recovered``: the document is damaged (bad encoding declaration, bare ``&``, ...) but
-  feedparser recovered entries with links; they land, and the problem is reported;
+  feedparser recovered entries with links; they land, and the problem is reported. A missing
+  or non-XML Content-Type is the server's label, not damage: it never makes a feed `recovered`;
 - ``broken``: nothing usable could be read (an HTML page, an empty document, XML so broken
   that no entry with a link survives); the reason is reported;
 - ``failed``: the fetch itself failed (HTTP error, timeout, no replay recording).
@@ -196,14 +197,37 @@ def _describe(exc) -> str:
     return f"{exc.getMessage() if hasattr(exc, 'getMessage') else exc}{where}"
 
 
+_XML_MEDIA_TYPES = ("application/xml", "text/xml", "application/rss+xml", "application/atom+xml",
+                    "application/rdf+xml", "application/xml-dtd")
+
+
+def xml_content_type(content_type: str | None) -> str:
+    """The Content-Type handed to feedparser: the server's, unless it does not say XML.
+
+    The media type is the server's label, not part of the document: a feed served without a
+    Content-Type, or as text/html, is not damaged (feedparser would flag it `NonXMLContentType`
+    and the feed would read as `recovered`). Such a feed is parsed as `application/xml`, keeping
+    any charset the server gave, so only the document's own faults (ill-formed XML, a wrong
+    encoding declaration) make it `recovered` or `broken`. An XML type is passed unchanged (a
+    `text/xml` without charset keeps its RFC 3023 meaning).
+    """
+    if not content_type or not content_type.strip():
+        return "application/xml"
+    media, _, params = content_type.partition(";")
+    media = media.strip().lower()
+    if media in _XML_MEDIA_TYPES or media.endswith("+xml"):
+        return content_type
+    return "application/xml" + (f";{params}" if params.strip() else "")
+
+
 def parse_feed(feed: Feed, content: bytes, *, content_type: str | None = None,
                fetched_at: datetime | None = None) -> FeedResult:
     """One fetched document -> articles (dicts without `symbols_mentioned`) and rejected entries.
 
     `fetched_at` (the response's Date) bounds plausible publication times; `None` skips that check.
     """
-    headers = {"content-type": content_type} if content_type else {}
-    parsed = feedparser.parse(content, response_headers={**headers, "content-location": feed.url})
+    headers = {"content-type": xml_content_type(content_type), "content-location": feed.url}
+    parsed = feedparser.parse(content, response_headers=headers)
     result = FeedResult(feed.id, feed.name, "ok", entries=len(parsed.entries), encoding=parsed.get("encoding"))
     linked = 0
     for entry in parsed.entries:
