@@ -12,8 +12,9 @@ QUARANTINE = TableSpec(
         Column("asset", "str", "Asset whose run rejected the record.", nullable=False),
         Column("partition_start", "datetime", "Start of the partition window the run covered.", nullable=False),
         Column("source", "str", "Provider of the record."),
-        Column("reason", "str", "Why it was rejected."),
-        Column("record_key", "str", "Identifying fields of the record, when it has any."),
+        Column("reason", "text", "Why it was rejected."),
+        Column("record_key", "text", "Identifying fields of the record, when it has any (e.g. feed|url: "
+               "unbounded, so text and not a key)."),
         Column("record", "text", "The record as received (JSON)."),
         Column("ingested_at", "datetime", "When the run saw it."),
     ),

@@ -16,7 +16,7 @@ SENTIMENT_SCORES = TableSpec(
         Column("model", "str", "Model name or local path as configured, or 'vader'.", nullable=False),
         Column(
             "model_version",
-            "str",
+            "text",
             "Transformers: <config _name_or_path>@commit:<hub commit> or @sha256:<weights hash>, "
             "'+int8-dynamic' when quantized; VADER: vaderSentiment==<version>.",
         ),

@@ -13,13 +13,20 @@ from sqlalchemy.dialects import mysql
 
 # Logical column kinds -> SQLAlchemy types. MySQL variants: DATETIME needs fsp=6 to keep
 # microseconds, and TEXT caps at 64 KB, so long text uses MEDIUMTEXT.
+#
+# `str` is for keys and short labels: VARCHAR(191), because 191 characters x 4 bytes (utf8mb4)
+# fit MySQL's index limits in any key. MySQL refuses a longer value while SQLite would store it
+# silently, so the warehouse refuses one on both backends before writing (store.py), naming the
+# column. Anything whose length the code does not bound (URLs, free text, error reasons,
+# identifiers built from URLs or paths) is `text` and never part of a key.
+STR_MAX_CHARS = 191
 _SQL_TYPES = {
     "float": lambda: sa.Double(),
     "int": lambda: sa.BigInteger(),
     "bool": lambda: sa.Boolean(),
     "datetime": lambda: sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb"),
     "date": lambda: sa.Date(),
-    "str": lambda: sa.String(191),  # 191 chars x 4 bytes fits MySQL's index limit in keys
+    "str": lambda: sa.String(STR_MAX_CHARS),
     "text": lambda: sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb"),
 }
 
@@ -34,6 +41,10 @@ _REFLECTED_FAMILIES = {
     "str": ("varchar", "string", "char", "text"),
     "text": ("text", "mediumtext", "longtext", "clob", "varchar"),
 }
+# Dialects that enforce a VARCHAR's length: there a `text` column found as VARCHAR is mistyped
+# (`crypto-assets warehouse migrate` widens it). SQLite stores any length in a VARCHAR.
+_LENGTH_ENFORCING = ("mysql", "mariadb")
+_BOUNDED_STRINGS = ("varchar", "char", "string")
 
 
 @dataclass(frozen=True)
@@ -50,9 +61,21 @@ class Column:
     def sql_type(self) -> sa.types.TypeEngine:
         return _SQL_TYPES[self.kind]()
 
-    def matches_reflected(self, reflected_type: sa.types.TypeEngine) -> bool:
+    @property
+    def max_chars(self) -> int | None:
+        """Longest value the column holds on every backend (None: unbounded)."""
+        return STR_MAX_CHARS if self.kind == "str" else None
+
+    def matches_reflected(self, reflected_type: sa.types.TypeEngine, dialect: str | None = None) -> bool:
         name = type(reflected_type).__name__.lower()
+        if self.kind == "text" and dialect in _LENGTH_ENFORCING and self.widenable_from(reflected_type):
+            return False
         return any(family in name for family in _REFLECTED_FAMILIES[self.kind])
+
+    def widenable_from(self, reflected_type: sa.types.TypeEngine) -> bool:
+        """A bounded string column that this `text` column can replace without losing anything."""
+        name = type(reflected_type).__name__.lower()
+        return self.kind == "text" and name in _BOUNDED_STRINGS
 
 
 @dataclass(frozen=True)
@@ -100,7 +123,8 @@ class TableSpec:
             )
             for c in self.columns
         ]
-        table = sa.Table(self.name, metadata, *cols, comment=self.description or None)
+        # utf8mb4 whatever the database's default: titles and posts carry 4-byte characters (emoji).
+        table = sa.Table(self.name, metadata, *cols, comment=self.description or None, mysql_charset="utf8mb4")
         if self.time_column and self.time_column not in self.primary_key[:1]:
             sa.Index(f"ix_{self.name}_{self.time_column}", table.c[self.time_column])
         for idx in self.indexes:

@@ -151,8 +151,9 @@ class Warehouse:
         unexpected = tuple(n for n in found if n not in spec.column_names)
         mistyped = tuple(
             f"{c.name}: expected {c.kind}, found {found[c.name]}"
+            + (" (migrate widens it)" if c.widenable_from(found[c.name]) else "")
             for c in spec.columns
-            if c.name in found and not c.matches_reflected(found[c.name])
+            if c.name in found and not c.matches_reflected(found[c.name], self.dialect)
         )
         return SchemaDiff(spec.name, False, missing, unexpected, mistyped)
 
@@ -177,22 +178,36 @@ class Warehouse:
         self._verified.add(spec.name)
 
     def migrate(self, spec: TableSpec) -> list[str]:
-        """Create the table or add the columns the code declares and the table lacks.
+        """Create the table, add the columns the code declares and the table lacks, and widen
+        bounded string columns the code now declares as `text` (MySQL: VARCHAR(191) -> MEDIUMTEXT).
 
-        Additive only: a column is never dropped, renamed or retyped automatically.
+        Additive only: a column is never dropped, renamed, narrowed or otherwise retyped; every
+        step is lossless, and a second run finds nothing to do.
         """
         diff = self.schema_diff(spec)
         if diff.missing_table:
             self.ensure_table(spec)
             return [f"created {spec.name}"]
         done = []
+        quoted = self.engine.dialect.identifier_preparer.quote
+        found = {c["name"]: c for c in sa.inspect(self.engine).get_columns(spec.name)}
         with self.engine.begin() as conn:
             for name in diff.missing:
                 col = spec.column(name)
                 ddl_type = col.sql_type().compile(dialect=self.engine.dialect)
-                quoted = self.engine.dialect.identifier_preparer.quote
                 conn.exec_driver_sql(f"ALTER TABLE {quoted(spec.name)} ADD COLUMN {quoted(name)} {ddl_type}")
                 done.append(f"{spec.name}: added {name} {ddl_type}")
+            if self.dialect in ("mysql", "mariadb"):
+                for col in spec.columns:
+                    old = found.get(col.name)
+                    if old is None or col.matches_reflected(old["type"], self.dialect) \
+                            or not col.widenable_from(old["type"]):
+                        continue
+                    ddl_type = col.sql_type().compile(dialect=self.engine.dialect)
+                    null = "NULL" if old.get("nullable", True) else "NOT NULL"
+                    conn.exec_driver_sql(f"ALTER TABLE {quoted(spec.name)} MODIFY COLUMN {quoted(col.name)} "
+                                         f"{ddl_type} CHARACTER SET utf8mb4 {null}")
+                    done.append(f"{spec.name}: widened {col.name} {old['type']} -> {ddl_type}")
         self._verified.discard(spec.name)
         return done
 
@@ -266,6 +281,8 @@ class Warehouse:
         for col in spec.columns:
             if col.kind == "datetime":
                 frame[col.name] = pd.to_datetime(frame[col.name], utc=True)
+            elif col.max_chars is not None:
+                _check_length(spec, col, frame[col.name])
         return frame.reset_index(drop=True)
 
     @staticmethod
@@ -391,6 +408,23 @@ class Warehouse:
             return 0
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(self.table(spec))).scalar_one())
+
+
+def _check_length(spec: TableSpec, col, values: pd.Series) -> None:
+    """Refuse values longer than the column holds, on every backend alike (MySQL would refuse
+    them mid-write, SQLite would store them silently)."""
+    present = values.dropna()
+    if present.empty:
+        return
+    lengths = present.astype(str).str.len()
+    too_long = lengths > col.max_chars
+    if too_long.any():
+        sample = str(present[too_long].iloc[0])
+        raise ValueError(
+            f"{spec.name}.{col.name}: {int(too_long.sum())} values are longer than the column's "
+            f"{col.max_chars} characters (longest {int(lengths.max())}, e.g. {sample[:60]!r}...); a `str` "
+            "column holds keys and short labels: declare unbounded values as `text`"
+        )
 
 
 def _format_times(times: pd.Series, fmt: str) -> np.ndarray:
