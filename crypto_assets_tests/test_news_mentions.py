@@ -80,6 +80,43 @@ def test_mentions(tagger, text, expected):
     assert tagger.tag(text) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # wrapped / staked / bridged tokens are not their underlying coin (issue 11)
+        ("wrapped bitcoin (WBTC) loses its peg", ""),
+        ("Wrapped Bitcoin custody moves to BitGo and BiT Global", ""),
+        ("Wrapped Ether (WETH) and WBTC", ""),
+        ("Lido Staked Ether (stETH) trades at a discount; wstETH too", ""),
+        ("Coinbase Wrapped Staked ETH (cbETH)", ""),
+        ("rETH, cbBTC and tBTC", ""),
+        ("bridged ETH on Arbitrum", ""),
+        ("Bitcoin rises while wrapped bitcoin lags", "BTC"),  # the coin itself still counts
+        ("BTC wrapped in paper gifts", "BTC"),  # "wrapped" after the coin changes nothing
+        # "ether": how Reuters, Bloomberg and CoinDesk name ETH, in lower case too
+        ("ether fell 3% while bitcoin held", "BTC|ETH"),
+        ("spot ether ETFs see inflows", "ETH"),
+        ("Ether slips below $1,500", "ETH"),
+        ("the ether ETF decision", "ETH"),
+        # ... except the English idiom closing a phrase
+        ("His savings vanished into the ether.", ""),
+        ("lost to the ether, again", ""),
+    ],
+)
+def test_derivative_tokens_and_common_names(text, expected):
+    assert MentionTagger(coin_universe_from_csv()).tag(text) == expected
+    assert MentionTagger(UNIVERSE).tag(text) == expected
+
+
+def test_a_derivative_token_in_the_universe_is_tagged_as_itself():
+    universe = pd.concat([UNIVERSE, pd.DataFrame([("WBTC", "Wrapped Bitcoin", None),
+                                                  ("STETH", "Lido Staked Ether", "stETH")],
+                                                 columns=UNIVERSE.columns)])
+    tagger = MentionTagger(universe)
+    assert tagger.tag("wrapped bitcoin (WBTC) loses its peg") == "WBTC"
+    assert tagger.tag("Lido Staked Ether trades below ETH") == "ETH|STETH"
+
+
 def test_fields_are_judged_separately(tagger):
     # a shouted title does not make the summary "shouted", and vice versa
     assert tagger.tag("LINK IN BIO, FOLKS, READ NOW", "LINK rebounds after the sell-off") == "LINK"

@@ -12,6 +12,15 @@ Rules (each has a test in crypto_assets_tests/test_news_mentions.py):
   universe, capitalised.
 - The longest name wins where names overlap: "Bitcoin Cash" tags BCH, not BTC; "Ethereum
   Classic" tags ETC, not ETH.
+- Wrapped, staked and bridged tokens are not their underlying coin: they have their own price,
+  supply and risks (stETH traded at 0.94 ETH in June 2022; WBTC's custody changed in 2024).
+  Their tickers are their own words (WBTC, WETH, stETH, wstETH, cbETH, rETH, cbBTC), so "BTC"
+  and "ETH" never match inside them; their names ("Wrapped Bitcoin", "Lido Staked Ether",
+  "Coinbase Wrapped Staked ETH") tag nothing: a coin name or ticker right after one of
+  DERIVATIVE_PREFIXES is not that coin. Such a token is tagged only when it is in the universe
+  itself (its own row, e.g. WBTC "Wrapped Bitcoin"), then as its own symbol.
+- Common names: "ether", the name most outlets use for ETH, counts in any case. Only the
+  idiom "the ether" at the end of a phrase ("vanished into the ether.") is the English word.
 
 The universe comes as a DataFrame of (symbol, name, aliases), aliases separated by '|', so the
 tagger can be fed by `resources/coins.csv` or by the `coin_universe` asset's table alike.
@@ -33,7 +42,7 @@ from crypto_assets.paths import RESOURCES_DIR
 AMBIGUOUS_WORDS = frozenset(
     """
     ace ada alt any ape arc ark atom audio band bat beam bit blur bond cake cat chess comp compound
-    cosmos cow dash data dent dodo dog dot dusk edu elf ether etc flow front fun gala gas graph
+    cosmos cow dash data dent dodo dog dot dusk edu elf etc flow front fun gala gas graph
     harmony high hook hot ice iota jupiter just key lever link lit looks loom magic mana mantle mask
     maker max meme mint move near not ocean one optimism origin people pond port quant quick rad
     rare ray reef ren render ripple rose rune safe sand sandbox sol stacks status stellar sun super
@@ -41,6 +50,10 @@ AMBIGUOUS_WORDS = frozenset(
     ontology oasis civic immutable lumens
     """.split()
 )
+# A coin name or ticker right after one of these words names a derivative token, not the coin.
+DERIVATIVE_PREFIXES = frozenset({"wrapped", "staked", "restaked", "bridged", "tokenized", "tokenised"})
+# Names that are also an English noun in the idiom "the <word>" closing a phrase.
+_IDIOM_AFTER_THE = frozenset({"ether"})
 _SHOUTED_MIN_LETTERS = 12
 _SHOUTED_UPPER_SHARE = 0.7
 _CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z0-9]{2,12})(?!\w)")
@@ -146,11 +159,16 @@ class MentionTagger:
                     None,
                 )
                 if span is not None:
-                    found.add(span[1].symbol)
+                    if not self._after_derivative_prefix(text, words, i - 1):
+                        found.add(span[1].symbol)
                     i += span[0] - 1
                     continue
             term = self._exact.get(word) or self._folded.get(lowered)
             if term is None:
+                continue
+            if self._after_derivative_prefix(text, words, i - 1):
+                continue
+            if lowered in _IDIOM_AFTER_THE and self._closing_idiom(text, words, i - 1):
                 continue
             if term.ambiguous_ticker:
                 shouted = is_shouted(text) if shouted is None else shouted
@@ -158,6 +176,22 @@ class MentionTagger:
                     continue
             found.add(term.symbol)
         return found
+
+    @staticmethod
+    def _after_derivative_prefix(text: str, words: list, k: int) -> bool:
+        """Word k follows "wrapped"/"staked"/... separated by spaces only ("Wrapped Bitcoin")."""
+        if k == 0:
+            return False
+        _, end, previous = words[k - 1]
+        return previous.lower() in DERIVATIVE_PREFIXES and not text[end : words[k][0]].strip()
+
+    @staticmethod
+    def _closing_idiom(text: str, words: list, k: int) -> bool:
+        """Word k is "the <word>" ending a phrase: end of text or punctuation after it."""
+        if k == 0 or words[k - 1][2].lower() != "the" or text[words[k - 1][1] : words[k][0]].strip():
+            return False
+        after = text[words[k][1] :].lstrip(" ")
+        return not after or after[0] in ".,;:!?)\"'\n"
 
     def tag(self, *texts: str | None) -> str:
         """Symbols mentioned in any of the texts, sorted and joined by '|' ('' when none).
