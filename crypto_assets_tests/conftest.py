@@ -32,3 +32,15 @@ def mysql_url():
 @pytest.fixture(params=["sqlite", "mysql"])
 def warehouse_url(request) -> str:
     return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def configured_warehouse(tmp_path, monkeypatch) -> str:
+    """The warehouse the code location's resources use by default (CRYPTO_WAREHOUSE_URL), fresh per test."""
+    from crypto_assets.warehouse.resource import get_warehouse
+
+    url = f"sqlite:///{tmp_path / 'configured_warehouse.sqlite'}"
+    monkeypatch.setenv("CRYPTO_WAREHOUSE_URL", url)
+    get_warehouse.cache_clear()
+    yield url
+    get_warehouse.cache_clear()

@@ -1,8 +1,9 @@
 """The alert sensors on a real (temporary) Dagster instance.
 
-Freshness states come from Dagster's own FreshnessDaemon, run in-process at controlled times
-(`freeze_time`, no sleeping); check results come from real materializations; alerts are read
-back from the JSON log lines and from a webhook server on 127.0.0.1.
+Freshness is judged on the newest data in a real (temporary) warehouse at controlled times
+(`freeze_time`, no sleeping), and published by the project's data_freshness_sensor; check
+results come from real materializations; alerts are read back from the JSON log lines and from a
+webhook server on 127.0.0.1.
 """
 
 import json
@@ -11,24 +12,22 @@ from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 import pytest
-from dagster._core.remote_origin import InProcessCodeLocationOrigin
-from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
-from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
-from dagster._daemon.freshness import FreshnessDaemon
+from dagster._core.test_utils import freeze_time
 
 from crypto_assets.alerts import WEBHOOK_ENV, asset_state_alert_sensor, run_failure_alert_sensor
 from crypto_assets.alerts.sinks import LOGGER_NAME
+from crypto_assets.freshness.sensor import data_freshness_sensor
+from crypto_assets.warehouse.resource import WarehouseResource
 from crypto_assets_tests import ops_defs
 from crypto_assets_tests.webhook_server import webhook_server  # noqa: F401  (fixture)
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
-TARGET = InProcessWorkspaceLoadTarget(InProcessCodeLocationOrigin(
-    LoadableTargetOrigin(python_file=ops_defs.__file__, attribute="defs"), location_name="ops_test"))
+RESOURCES = {"warehouse": WarehouseResource()}
+PRICES = dg.AssetKey("price_observations")
 
 
 @pytest.fixture
-def instance():
+def instance(configured_warehouse):
     with dg.instance_for_test() as inst:  # sensor contexts need a persistent instance
         yield inst
 
@@ -46,33 +45,37 @@ def alert_log(caplog):
 
 
 class Ticker:
-    """Runs the freshness daemon and the alert sensor like the daemons would, at chosen times."""
+    """Runs the freshness sensor and the alert sensor like the daemon would, at chosen times."""
 
-    def __init__(self, instance, workspace):
-        self.instance, self.workspace, self.cursor = instance, workspace, None
+    def __init__(self, instance):
+        self.instance, self.cursor, self.now = instance, None, T0
 
     def freshness(self, at: datetime) -> str:
+        """The state data_freshness_sensor records for prices at `at` (what the UI badge shows)."""
+        self.now = at
         with freeze_time(at):
-            list(FreshnessDaemon().run_iteration(self.workspace))
-        return self.instance.get_freshness_state_records([dg.AssetKey("prices")])[dg.AssetKey("prices")].freshness_state.value
+            context = dg.build_sensor_context(instance=self.instance, definitions=ops_defs.defs, resources=RESOURCES)
+            data_freshness_sensor.evaluate_tick(context)
+        return self.instance.get_freshness_state_records([PRICES])[PRICES].freshness_state.value
 
     def sensor(self):
-        context = dg.build_sensor_context(instance=self.instance, cursor=self.cursor, definitions=ops_defs.defs)
-        result = asset_state_alert_sensor.evaluate_tick(context)
+        with freeze_time(self.now):
+            context = dg.build_sensor_context(instance=self.instance, cursor=self.cursor, definitions=ops_defs.defs,
+                                              resources=RESOURCES)
+            result = asset_state_alert_sensor.evaluate_tick(context)
         self.cursor = result.cursor
         return result
 
 
 @pytest.fixture
 def ticker(instance):
-    with create_test_daemon_workspace_context(TARGET, instance) as workspace:
-        yield Ticker(instance, workspace)
+    return Ticker(instance)
 
 
-def materialize(instance, at: datetime, passed: bool = True, severity: str = "ERROR"):
+def materialize(instance, at: datetime, passed: bool = True, severity: str = "ERROR", data_hours_old: float = 0.0):
     with freeze_time(at):
-        dg.materialize([ops_defs.prices, ops_defs.news], instance=instance,
-                       run_config=ops_defs.check_config(passed, severity))
+        dg.materialize([ops_defs.prices, ops_defs.news], instance=instance, resources=RESOURCES,
+                       run_config=ops_defs.run_config(passed, severity, data_hours_old))
 
 
 def test_freshness_alerts_once_per_state_change_and_on_recovery(instance, ticker, alert_log, webhook_server,
@@ -86,10 +89,10 @@ def test_freshness_alerts_once_per_state_change_and_on_recovery(instance, ticker
     assert ticker.freshness(T0 + timedelta(hours=3)) == "WARN"
     ticker.sensor()
     news_warn, warn = alert_log()
-    assert news_warn["subject"] == "news" and warn["subject"] == "prices"
+    assert news_warn["subject"] == "news_articles" and warn["subject"] == "price_observations"
     assert (warn["kind"], warn["level"], warn["previous"], warn["current"]) == ("freshness", "warning", "PASS", "WARN")
     assert warn["details"]["policy"] == "warn after 2:00:00, fail after 4:00:00"
-    assert warn["details"]["last_materialized_at"] == T0.isoformat()
+    assert warn["details"]["newest_data_at"] == T0.isoformat() and warn["details"]["data_age"] == "3h00m"
 
     ticker.sensor()
     ticker.sensor()
@@ -98,27 +101,36 @@ def test_freshness_alerts_once_per_state_change_and_on_recovery(instance, ticker
     assert ticker.freshness(T0 + timedelta(hours=5)) == "FAIL"
     ticker.sensor()
     assert [(a["subject"], a["level"], a["current"]) for a in alert_log()] == [
-        ("news", "critical", "FAIL"), ("prices", "critical", "FAIL")]
+        ("news_articles", "critical", "FAIL"), ("price_observations", "critical", "FAIL")]
+
+    # A run now that brings only old data (a backfill, a replay) resolves nothing.
+    materialize(instance, T0 + timedelta(hours=5, minutes=30), data_hours_old=48)
+    assert ticker.freshness(T0 + timedelta(hours=5, minutes=31)) == "FAIL"
+    ticker.sensor()
+    assert alert_log() == []
 
     materialize(instance, T0 + timedelta(hours=6))
     assert ticker.freshness(T0 + timedelta(hours=6, minutes=1)) == "PASS"
-    ticker.sensor()
+    result = ticker.sensor()
     resolved = alert_log()
     assert [(a["subject"], a["level"], a["previous"], a["current"]) for a in resolved] == [
-        ("news", "resolved", "FAIL", "PASS"), ("prices", "resolved", "FAIL", "PASS")]
+        ("news_articles", "resolved", "FAIL", "PASS"), ("price_observations", "resolved", "FAIL", "PASS")]
+    # What was alerted is visible on the tick in the UI, not only in the sinks.
+    assert "[resolved] price_observations is fresh again: freshness FAIL -> PASS" in result.skip_message
 
     # Every alert also reached the webhook, once.
     posted = [body["text"] for body in webhook_server.bodies]
     assert len(posted) == 2 + 2 + 2
     assert set(webhook_server.content_types) == {"application/json"}
-    assert posted[1] == "[crypto-assets warning] prices is late (past the warning window): freshness PASS -> WARN"
+    assert posted[1] == ("[crypto-assets warning] price_observations is late (past the warning window): "
+                         "freshness PASS -> WARN")
 
 
 def test_failed_check_alerts_once_and_again_on_recovery(instance, ticker, alert_log):
     materialize(instance, T0, passed=False)
     ticker.sensor()
     (failed,) = [a for a in alert_log() if a["kind"] == "check"]
-    assert (failed["subject"], failed["level"], failed["current"]) == ("prices:non_empty", "critical", "FAILED_ERROR")
+    assert (failed["subject"], failed["level"], failed["current"]) == ("price_observations:non_empty", "critical", "FAILED_ERROR")
     assert failed["details"]["description"] == "no rows in the partition"
 
     materialize(instance, T0 + timedelta(minutes=10), passed=False)  # fails again: same state, no new alert
@@ -133,7 +145,7 @@ def test_failed_check_alerts_once_and_again_on_recovery(instance, ticker, alert_
     materialize(instance, T0 + timedelta(minutes=30), passed=True)
     ticker.sensor()
     assert [(a["subject"], a["level"], a["current"]) for a in alert_log()] == [
-        ("prices:non_empty", "resolved", "PASSED")]
+        ("price_observations:non_empty", "resolved", "PASSED")]
 
 
 def test_undelivered_webhook_alert_is_retried_on_the_next_tick(instance, ticker, alert_log, webhook_server,
@@ -148,7 +160,7 @@ def test_undelivered_webhook_alert_is_retried_on_the_next_tick(instance, ticker,
 
     webhook_server.status = 200
     ticker.sensor()
-    assert [b["text"] for b in webhook_server.bodies] == ["[crypto-assets critical] check prices:non_empty failed (ERROR)"]
+    assert [b["text"] for b in webhook_server.bodies] == ["[crypto-assets critical] check price_observations:non_empty failed (ERROR)"]
     ticker.sensor()
     assert len(webhook_server.bodies) == 1  # delivered: not sent again
 

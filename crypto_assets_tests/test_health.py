@@ -6,36 +6,36 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 import pytest
 from dagster._core.definitions.reconstruct import ReconstructableRepository
-from dagster._core.remote_origin import InProcessCodeLocationOrigin
-from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
-from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
-from dagster._daemon.freshness import FreshnessDaemon
+from dagster._core.test_utils import freeze_time
 
+from crypto_assets.freshness.sensor import data_freshness_sensor
 from crypto_assets.health import band, datasets_in, health_report, main
+from crypto_assets.warehouse.resource import WarehouseResource
 from crypto_assets_tests import ops_defs
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
 DATASETS = datasets_in(ops_defs.defs.resolve_asset_graph())
 ALL = [ops_defs.prices, ops_defs.news, ops_defs.features]
+RESOURCES = {"warehouse": WarehouseResource()}
 
 
 @pytest.fixture
-def instance():
+def instance(configured_warehouse):
     return dg.DagsterInstance.ephemeral()  # in-memory: 0.1 s instead of 0.5 s for a SQLite one
 
 
 @pytest.fixture
-def home_instance():
+def home_instance(configured_warehouse):
     """A SQLite instance under a temporary DAGSTER_HOME, as the CLI reads it."""
     with dg.instance_for_test() as inst:
         yield inst
 
 
-def materialize(instance, at, assets=ALL, passed=True, severity="ERROR"):
-    config = ops_defs.check_config(passed, severity) if ops_defs.prices in assets else None
+def materialize(instance, at, assets=ALL, passed=True, severity="ERROR", data_hours_old=0.0):
+    names = [a.key.to_user_string() for a in assets if a.key.to_user_string() != "features"]
+    config = ops_defs.run_config(passed, severity, data_hours_old, assets=names)
     with freeze_time(at):
-        dg.materialize(assets, instance=instance, run_config=config)
+        dg.materialize(assets, instance=instance, run_config=config, resources=RESOURCES)
 
 
 def by_asset(report):
@@ -49,8 +49,8 @@ def test_bands(score, expected):
 
 
 def test_datasets_come_from_the_code_location_without_the_health_asset():
-    assert [d.name for d in DATASETS] == ["features", "news", "prices"]
-    prices = next(d for d in DATASETS if d.name == "prices")
+    assert [d.name for d in DATASETS] == ["features", "news_articles", "price_observations"]
+    prices = next(d for d in DATASETS if d.name == "price_observations")
     assert [k.name for k in prices.check_keys] == ["non_empty"]
     assert prices.freshness_policy is not None
 
@@ -59,11 +59,11 @@ def test_every_dataset_counts_and_failures_lower_the_average(instance):
     empty = health_report(instance, DATASETS, now=T0)
     assert empty.score == 0 and empty.band == "critical"  # never materialized = failed, not skipped
     assert {d.freshness for d in empty.datasets} == {"UNKNOWN"}
-    assert by_asset(empty)["prices"].never_run_checks == ("non_empty",)
+    assert by_asset(empty)["price_observations"].never_run_checks == ("non_empty",)
 
     materialize(instance, T0, assets=[ops_defs.prices, ops_defs.news])
     partial = health_report(instance, DATASETS, now=T0 + timedelta(minutes=30))
-    assert [by_asset(partial)[n].score for n in ("features", "news", "prices")] == [0, 100, 100]
+    assert [by_asset(partial)[n].score for n in ("features", "news_articles", "price_observations")] == [0, 100, 100]
     assert partial.score == pytest.approx(66.7) and partial.band == "warning"  # features still counts
 
     materialize(instance, T0, assets=[ops_defs.features])
@@ -72,49 +72,53 @@ def test_every_dataset_counts_and_failures_lower_the_average(instance):
 
     materialize(instance, T0 + timedelta(minutes=40), passed=False, severity="WARN")
     warned = health_report(instance, DATASETS, now=T0 + timedelta(minutes=45))
-    assert by_asset(warned)["prices"].score == 75  # (100 freshness + 50 for a WARN failure) / 2
-    assert by_asset(warned)["prices"].failing_checks == ("non_empty (WARN)",)
+    assert by_asset(warned)["price_observations"].score == 75  # (100 freshness + 50 for a WARN failure) / 2
+    assert by_asset(warned)["price_observations"].failing_checks == ("non_empty (WARN)",)
     materialize(instance, T0 + timedelta(minutes=50), passed=False)
     failed = health_report(instance, DATASETS, now=T0 + timedelta(minutes=55))
-    assert by_asset(failed)["prices"].score == 50 and failed.score == pytest.approx(83.3) and failed.band == "info"
+    assert by_asset(failed)["price_observations"].score == 50
+    assert failed.score == pytest.approx(83.3) and failed.band == "info"
     assert "non_empty (ERROR)" in failed.to_markdown()
 
 
-def test_staleness_counts_even_when_no_daemon_ever_ran(instance):
+def test_staleness_is_measured_on_data_time_even_when_no_sensor_ever_ran(instance):
     materialize(instance, T0)
     late = by_asset(health_report(instance, DATASETS, now=T0 + timedelta(hours=3)))
-    assert (late["news"].freshness, late["news"].freshness_source, late["news"].score) == ("WARN", "policy", 50)
+    assert (late["news_articles"].freshness, late["news_articles"].freshness_source) == ("WARN", "data")
+    assert late["news_articles"].score == 50
     stale = health_report(instance, DATASETS, now=T0 + timedelta(hours=5))
-    assert by_asset(stale)["news"].score == 0 and by_asset(stale)["prices"].score == 50
+    assert by_asset(stale)["news_articles"].score == 0 and by_asset(stale)["price_observations"].score == 50
     assert by_asset(stale)["features"].score == 100  # no policy: materialized is enough
-    assert by_asset(stale)["news"].age == timedelta(hours=5)
+    assert by_asset(stale)["news_articles"].data_age == timedelta(hours=5)
 
 
-def test_a_stopped_daemon_cannot_hide_staleness(home_instance):
-    instance = home_instance  # the daemon's workspace needs a persistent instance
+def test_a_run_that_brings_only_old_data_does_not_make_a_dataset_fresh(instance):
+    """A backfill of old hours, a replay of 2021 recordings or a live run that lands nothing new
+    all MATERIALIZE now; none of them is new data, so none of them reads as fresh."""
+    materialize(instance, T0, data_hours_old=0)
+    at = T0 + timedelta(hours=6)
+    materialize(instance, at, data_hours_old=24 * 365)  # a run right now that wrote a year-old row
+    report = by_asset(health_report(instance, DATASETS, now=at + timedelta(minutes=1)))
+    news = report["news_articles"]
+    assert news.last_materialized_at == at  # a run just wrote it...
+    assert news.freshness == "FAIL" and news.data_time == T0  # ...but the newest data is 6 h old
+    assert news.data_age == timedelta(hours=6, minutes=1)
+
+
+def test_a_stale_recorded_state_cannot_hide_staleness(home_instance):
+    """The state Dagster shows is what data_freshness_sensor last recorded; if the sensor stops, the
+    health report still measures data time now and takes the worse of the two."""
+    instance = home_instance
     materialize(instance, T0)
-    target = InProcessWorkspaceLoadTarget(InProcessCodeLocationOrigin(
-        LoadableTargetOrigin(python_file=ops_defs.__file__, attribute="defs"), location_name="ops_test"))
-    with create_test_daemon_workspace_context(target, instance) as workspace, freeze_time(T0 + timedelta(minutes=1)):
-        list(FreshnessDaemon().run_iteration(workspace))  # records PASS, then the daemon "stops"
+    with freeze_time(T0 + timedelta(minutes=1)):
+        context = dg.build_sensor_context(instance=instance, definitions=ops_defs.defs, resources=RESOURCES)
+        data_freshness_sensor.evaluate_tick(context)  # records PASS, then the sensor "stops"
     report = by_asset(health_report(instance, DATASETS, now=T0 + timedelta(minutes=2)))
-    assert (report["news"].freshness, report["news"].freshness_source) == ("PASS", "daemon")
+    assert (report["news_articles"].freshness, report["news_articles"].freshness_source) == ("PASS", "data")
     report = by_asset(health_report(instance, DATASETS, now=T0 + timedelta(hours=6)))
-    assert (report["news"].freshness, report["news"].freshness_source) == ("FAIL", "policy")
-
-
-def test_last_partition_is_the_newest_even_after_an_old_backfill(instance):
-    hourly = dg.HourlyPartitionsDefinition(start_date="2021-05-01-00:00", timezone="UTC")
-
-    @dg.asset(partitions_def=hourly)
-    def bars() -> None:
-        return None
-
-    for key in ("2021-05-15-10:00", "2021-05-02-03:00"):  # the backfill lands last
-        dg.materialize([bars], instance=instance, partition_key=key)
-    (row,) = health_report(instance, ["bars"]).datasets
-    assert row.last_partition == "2021-05-15-10:00"
-    assert row.freshness == "NOT_APPLICABLE" and row.score == 100
+    assert (report["news_articles"].freshness, report["news_articles"].freshness_source) == ("FAIL", "data")
+    recorded = instance.get_freshness_state_records([dg.AssetKey("news_articles")])[dg.AssetKey("news_articles")]
+    assert recorded.freshness_state.value == "PASS"  # what the UI still shows
 
 
 def test_platform_health_asset_shows_score_and_table(home_instance):
@@ -127,7 +131,8 @@ def test_platform_health_asset_shows_score_and_table(home_instance):
     meta = result.asset_materializations_for_node("platform_health")[0].metadata
     assert meta["score"].value == pytest.approx(66.7) and meta["band"].value == "warning"
     table = meta["table"].value
-    assert "| features | 0 | critical | UNKNOWN | - | never materialized |" in table
+    assert "| features | 0 | critical | UNKNOWN | - | - | never |" in table
+    assert "| news_articles | 100 | ok | PASS | 0m |" in table
     assert "platform_health" not in table.split("\n", 1)[1]  # the health asset is not a dataset
 
 
@@ -143,16 +148,17 @@ def test_cli_exit_code_follows_the_critical_band(home_instance, capsys):
     instance = home_instance
     args = ["--definitions", "crypto_assets_tests.ops_defs:defs"]
     assert main(args) == 1  # nothing built yet: score 0
-    assert "never materialized" in capsys.readouterr().out
+    assert "never" in capsys.readouterr().out
     materialize(instance, datetime.now(timezone.utc))
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert out.startswith("Health 100.0 / 100 (ok)") and "prices" in out
+    assert out.startswith("Health 100.0 / 100 (ok)") and "price_observations" in out
     assert main([*args, "--fail-below", "101"]) == 1
     capsys.readouterr()
     assert main([*args, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["score"] == 100 and [d["asset"] for d in report["datasets"]] == ["features", "news", "prices"]
+    assert report["score"] == 100
+    assert [d["asset"] for d in report["datasets"]] == ["features", "news_articles", "price_observations"]
 
 
 def test_cli_without_dagster_home_says_so(monkeypatch, capsys):

@@ -1,73 +1,77 @@
 """The alert sensors: freshness + asset-check states, and failed runs. Both start RUNNING.
 
-`asset_state_alert_sensor` polls the instance every minute: the FreshnessDaemon's state per
-asset and the latest completed result per asset check, for every dataset of the code location.
+`asset_state_alert_sensor` polls every minute: each dataset's freshness on DATA time (the newest
+row in the warehouse against its policy, see `crypto_assets.freshness`) and the latest completed
+result per asset check, for every dataset of the code location.
 It keeps the states it has already reported in its cursor (JSON), so each change alerts once.
 An alert that a sink failed to deliver keeps its old state in the cursor and is retried next tick.
+Each alert also shows on the sensor's tick in the UI: in the tick's reason and its log.
 
 `run_failure_alert_sensor` is Dagster's run-failure sensor: one alert per failed run.
 """
 
 import json
-from dataclasses import replace
 
 import dagster as dg
 
 from crypto_assets.alerts.messages import Alert, run_failure_alert, transitions
 from crypto_assets.alerts.sinks import AlertDeliveryError, configured_sinks, deliver
+from crypto_assets.freshness import UNKNOWN, format_age, policy_windows
 from crypto_assets.health.states import (
     Dataset,
     check_states,
-    daemon_freshness_states,
+    data_freshness,
     datasets_in,
-    last_materializations,
+    freshness_of,
+    last_materialized_at,
+    recorded_freshness_states,
     utcnow,
 )
+from crypto_assets.warehouse.resource import WarehouseResource
 
 POLL_SECONDS = 60
 
 
 def _window(policy) -> str | None:
-    fail = getattr(policy, "fail_window", None)
-    warn = getattr(policy, "warn_window", None)
+    warn, fail = policy_windows(policy)
     if fail is None:
         return None
-    text = f"fail after {fail.to_timedelta()}"
-    return f"warn after {warn.to_timedelta()}, {text}" if warn is not None else text
+    return f"warn after {warn}, fail after {fail}" if warn is not None else f"fail after {fail}"
 
 
-def read_alert_states(instance: dg.DagsterInstance, datasets: list[Dataset]) -> tuple[dict, dict]:
-    """Current states {"freshness": {asset: state}, "checks": {"asset:check": state}} and details per subject."""
-    freshness = {key.to_user_string(): state
-                 for key, state in daemon_freshness_states(instance, [d.key for d in datasets]).items()}
-    checks, details = {}, {}
+def read_alert_states(instance: dg.DagsterInstance, datasets: list[Dataset], warehouse=None,
+                      now=None) -> tuple[dict, dict]:
+    """Current states {"freshness": {asset: state}, "checks": {"asset:check": state}} and details per subject.
+
+    Freshness is on data time (the worse of the state Dagster shows and the one measured now), so
+    a backfill of old hours or a run that brought nothing never resolves a staleness alert.
+    """
+    now = now or utcnow()
+    keys = [d.key for d in datasets]
+    materialized = last_materialized_at(instance, datasets)
+    data = data_freshness(datasets, now, warehouse)
+    by_key = freshness_of(datasets, recorded_freshness_states(instance, keys), data, materialized)
+    freshness, details = {}, {}
+    for dataset in datasets:
+        state, _source = by_key[dataset.key]
+        if dataset.freshness_policy is None or (state == UNKNOWN and dataset.key not in materialized):
+            continue  # nothing to be stale yet: a fresh install does not alert
+        freshness[dataset.name] = state
+        measured = data.get(dataset.key)
+        details[dataset.name] = {
+            "newest_data_at": measured.data_time.isoformat() if measured and measured.data_time else None,
+            "data_age": format_age(measured.lag) if measured else None,
+            "last_run_wrote_at": materialized[dataset.key].isoformat() if dataset.key in materialized else None,
+            "policy": _window(dataset.freshness_policy),
+            "problem": measured.problem if measured else None,
+        }
+    checks = {}
     for key, state in check_states(instance, [k for d in datasets for k in d.check_keys]).items():
         subject = f"{key.asset_key.to_user_string()}:{key.name}"
         checks[subject] = state.label
         details[subject] = {"partition": state.partition, "description": state.description,
                             "executed_at": state.executed_at.isoformat()}
     return {"freshness": freshness, "checks": checks}, details
-
-
-def _with_freshness_details(alerts: list[Alert], instance, datasets: list[Dataset]) -> list[Alert]:
-    """Add last materialization, newest partition and the policy to freshness alerts (only those:
-    reading partitions for every asset on every tick would be wasted work)."""
-    by_name = {d.name: d for d in datasets}
-    wanted = [by_name[a.subject] for a in alerts if a.kind == "freshness" and a.subject in by_name]
-    last = last_materializations(instance, wanted)
-    out = []
-    for alert in alerts:
-        dataset = by_name.get(alert.subject)
-        if alert.kind == "freshness" and dataset is not None:
-            mat = last.get(dataset.key)
-            alert = replace(alert, details={
-                **alert.details,
-                "last_materialized_at": mat.at.isoformat() if mat else None,
-                "newest_partition": mat.newest_partition if mat else None,
-                "policy": _window(dataset.freshness_policy),
-            })
-        out.append(alert)
-    return out
 
 
 def next_cursor(previous: dict, current: dict, undelivered: list[Alert]) -> dict:
@@ -92,22 +96,38 @@ def next_cursor(previous: dict, current: dict, undelivered: list[Alert]) -> dict
         "asset's freshness turns WARN/FAIL or an asset check fails, and again when it recovers. Once per change."
     ),
 )
-def asset_state_alert_sensor(context: dg.SensorEvaluationContext):
+def asset_state_alert_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
     if context.repository_def is None:
         raise dg.DagsterInvariantViolationError("asset_state_alert_sensor needs its code location's definitions")
     datasets = datasets_in(context.repository_def.asset_graph)
     previous = json.loads(context.cursor) if context.cursor else {}
-    current, details = read_alert_states(context.instance, datasets)
-    alerts = transitions(previous, current, utcnow(), details)
-    alerts = _with_freshness_details(alerts, context.instance, datasets)
+    now = utcnow()
+    current, details = read_alert_states(context.instance, datasets, warehouse.get(), now)
+    alerts = transitions(previous, current, now, details)
     with configured_sinks() as sinks:
         undelivered, errors = deliver(alerts, sinks)
     context.update_cursor(json.dumps(next_cursor(previous, current, undelivered), sort_keys=True))
+    # What was alerted is shown on the tick in the UI (its reason and its log), not only in sinks.
+    for alert in alerts:
+        log = context.log.info if alert.level == "resolved" else context.log.warning
+        log(f"ALERT {alert.level}: {alert.summary} {json.dumps(alert.details, default=str)}")
     for error in errors:
         context.log.error(f"alert not delivered, will retry: {error}")
-    watching = f"{len(current['freshness'])} freshness states, {len(current['checks'])} check results"
-    return dg.SkipReason(f"{len(alerts) - len(undelivered)} alert(s) sent, {len(undelivered)} to retry; "
-                         f"watching {watching}")
+    return dg.SkipReason(tick_summary(alerts, undelivered, current))
+
+
+def tick_summary(alerts: list[Alert], undelivered: list[Alert], current: dict) -> str:
+    """The tick's reason as the UI lists it: each alert sent, then what is being watched."""
+    sent = [a for a in alerts if a not in undelivered]
+    lines = [f"{len(sent)} alert(s) sent, {len(undelivered)} to retry"]
+    lines += [f"[{a.level}] {a.summary}" for a in sent[:20]]
+    if len(sent) > 20:
+        lines.append(f"... and {len(sent) - 20} more (see the tick's log)")
+    bad = sorted(f"{k} {v}" for k, v in current["freshness"].items() if v != "PASS")
+    failing = sorted(k for k, v in current["checks"].items() if v != "PASSED")
+    lines.append(f"watching {len(current['freshness'])} freshness states (not fresh: {', '.join(bad) or 'none'}), "
+                 f"{len(current['checks'])} check results (failing: {', '.join(failing) or 'none'})")
+    return "\n".join(lines)
 
 
 def _run_label(run: dg.DagsterRun, failed_steps: list[str]) -> str:

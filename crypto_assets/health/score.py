@@ -1,8 +1,10 @@
 """The 0-100 health score: per dataset from its freshness and its checks, then averaged.
 
 Rules (docs/operations.md):
-- freshness part: PASS 100, WARN 50, FAIL 0; UNKNOWN (never materialized, or a policy nobody
-  evaluated) 0; an asset without a policy scores 100 once materialized, 0 before.
+- freshness part, on DATA time (the newest row's age against the asset's policy, see
+  `crypto_assets.freshness`), the worse of the state Dagster shows and the one measured now:
+  PASS 100, WARN 50, FAIL 0; UNKNOWN (no data yet, warehouse unreadable) 0; an asset without a
+  policy scores 100 once materialized, 0 before.
 - checks part: each check's latest completed result: passed 100, failed with WARN severity 50,
   failed with ERROR severity 0, never run 0. The part is their mean.
 - dataset score: mean of the two parts (freshness only when the asset has no checks).
@@ -19,6 +21,7 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
+from crypto_assets.freshness import format_age
 from crypto_assets.health.states import (
     FAIL,
     NOT_APPLICABLE,
@@ -29,12 +32,13 @@ from crypto_assets.health.states import (
     Dataset,
     as_datasets,
     check_states,
-    daemon_freshness_states,
-    format_age,
+    data_freshness,
     freshness_of,
-    last_materializations,
+    last_materialized_at,
+    recorded_freshness_states,
     utcnow,
 )
+from crypto_assets.warehouse.store import Warehouse
 
 FRESHNESS_POINTS = {PASS: 100.0, WARN: 50.0, FAIL: 0.0, UNKNOWN: 0.0}
 CHECK_POINTS = {"PASSED": 100.0, "FAILED_WARN": 50.0, "FAILED_ERROR": 0.0, "NEVER_RUN": 0.0}
@@ -65,10 +69,10 @@ class DatasetHealth:
     score: float
     band: str
     freshness: str
-    freshness_source: str  # daemon / policy / none
-    last_materialized_at: datetime | None
-    age: timedelta | None
-    last_partition: str | None
+    freshness_source: str  # recorded (the UI's state) / data (measured now) / none
+    last_materialized_at: datetime | None  # when a run last wrote it (any partition)
+    data_time: datetime | None  # newest data in the warehouse: what freshness measures
+    data_age: timedelta | None
     failing_checks: tuple[str, ...] = ()
     never_run_checks: tuple[str, ...] = ()
     checks_total: int = 0
@@ -89,16 +93,17 @@ class HealthReport:
         return [d for d in self.datasets if d.band != "ok"]
 
     def rows(self) -> list[list[str]]:
-        header = ["dataset", "score", "band", "freshness", "age", "last partition", "checks ok", "failing checks"]
+        header = ["dataset", "score", "band", "freshness", "data age", "newest data", "last run", "checks ok",
+                  "failing checks"]
         body = []
         for d in self.datasets:
             problems = list(d.failing_checks)
             if d.never_run_checks:
                 problems.append(f"{len(d.never_run_checks)} never run")
-            fresh = d.freshness + (" (policy)" if d.freshness_source == "policy" and d.freshness != UNKNOWN else "")
             passed = d.checks_total - len(d.failing_checks) - len(d.never_run_checks)
-            body.append([d.asset, f"{d.score:.0f}", d.band, fresh, format_age(d.age),
-                         d.last_partition or ("-" if d.last_materialized_at else "never materialized"),
+            body.append([d.asset, f"{d.score:.0f}", d.band, d.freshness, format_age(d.data_age),
+                         f"{d.data_time:%Y-%m-%d %H:%M}" if d.data_time else "-",
+                         f"{d.last_materialized_at:%Y-%m-%d %H:%M}" if d.last_materialized_at else "never",
                          f"{passed}/{d.checks_total}" if d.checks_total else "-",
                          ", ".join(problems) or "-"])
         return [header, *body]
@@ -150,31 +155,32 @@ def _check_parts(dataset: Dataset, checks: dict[dg.AssetCheckKey, CheckState]):
 
 
 def health_report(instance: dg.DagsterInstance, asset_keys: Iterable[Dataset | dg.AssetKey | str],
-                  now: datetime | None = None) -> HealthReport:
-    """Score the given datasets from what `instance` knows.
+                  now: datetime | None = None, warehouse: Warehouse | None = None) -> HealthReport:
+    """Score the given datasets from what `instance` and the warehouse know.
 
     Pass `Dataset`s (see `datasets_in(defs.resolve_asset_graph())`) to include each asset's
-    checks and freshness policy; bare asset keys are scored on materialization and the
-    daemon's freshness state only.
+    checks and freshness policy (judged on the newest data in `warehouse`, default: the
+    configured one); bare asset keys are scored on materialization and the recorded state only.
     """
     now = now or utcnow()
     datasets = as_datasets(asset_keys)
     keys = [d.key for d in datasets]
-    last = last_materializations(instance, datasets)
-    freshness = freshness_of(datasets, daemon_freshness_states(instance, keys), last, now)
+    materialized = last_materialized_at(instance, datasets)
+    data = data_freshness(datasets, now, warehouse)
+    freshness = freshness_of(datasets, recorded_freshness_states(instance, keys), data, materialized)
     checks = check_states(instance, [k for d in datasets for k in d.check_keys])
 
     rows = []
     for dataset in datasets:
-        mat = last.get(dataset.key)
         state, source = freshness[dataset.key]
+        measured = data.get(dataset.key)
         check_points, failing, never_run = _check_parts(dataset, checks)
-        score = round(dataset_score(freshness_points(state, mat is not None), check_points), 1)
+        score = round(dataset_score(freshness_points(state, dataset.key in materialized), check_points), 1)
         rows.append(DatasetHealth(
             asset=dataset.name, group=dataset.group, score=score, band=band(score),
             freshness=state, freshness_source=source,
-            last_materialized_at=mat.at if mat else None, age=(now - mat.at) if mat else None,
-            last_partition=mat.newest_partition if mat else None,
+            last_materialized_at=materialized.get(dataset.key),
+            data_time=measured.data_time if measured else None, data_age=measured.lag if measured else None,
             failing_checks=failing, never_run_checks=never_run, checks_total=len(dataset.check_keys),
         ))
     overall = round(sum(r.score for r in rows) / len(rows), 1) if rows else 0.0

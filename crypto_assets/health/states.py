@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._time import get_current_datetime
 
-# Freshness states as the FreshnessDaemon writes them (dagster FreshnessState values).
-PASS, WARN, FAIL, UNKNOWN, NOT_APPLICABLE = "PASS", "WARN", "FAIL", "UNKNOWN", "NOT_APPLICABLE"
+from crypto_assets.freshness import FAIL, NOT_APPLICABLE, PASS, UNKNOWN, WARN, DataFreshness, evaluate
+from crypto_assets.warehouse.resource import get_warehouse
+from crypto_assets.warehouse.store import Warehouse
+
 # How bad a freshness state is, for taking the worse of two opinions.
 _FRESHNESS_BADNESS = {NOT_APPLICABLE: 0, PASS: 1, WARN: 2, UNKNOWN: 3, FAIL: 4}
 
@@ -109,54 +111,34 @@ def check_states(instance: dg.DagsterInstance,
     return states
 
 
-def daemon_freshness_states(instance: dg.DagsterInstance, keys: Sequence[dg.AssetKey]) -> dict[dg.AssetKey, str]:
-    """Freshness states as last written by the FreshnessDaemon; assets it never evaluated are absent."""
+def recorded_freshness_states(instance: dg.DagsterInstance, keys: Sequence[dg.AssetKey]) -> dict[dg.AssetKey, str]:
+    """Freshness states as recorded in Dagster (the UI badge); assets never evaluated are absent."""
     if not keys:
         return {}
     return {key: record.freshness_state.value
             for key, record in instance.get_freshness_state_records(list(keys)).items()}
 
 
-@dataclass(frozen=True)
-class LastMaterialization:
-    at: datetime
-    newest_partition: str | None  # newest partition ever materialized (not the latest run's)
-
-
-def last_materializations(instance: dg.DagsterInstance,
-                          datasets: Sequence[Dataset]) -> dict[dg.AssetKey, LastMaterialization]:
-    """When each asset last materialized (any partition), and its newest materialized partition.
-
-    The newest partition is the maximum key: time-window partition keys (2021-05-14-15:00,
-    2021-05-14) sort in time order, and a backfill of old hours does not move it.
-    """
+def last_materialized_at(instance: dg.DagsterInstance, datasets: Sequence[Dataset]) -> dict[dg.AssetKey, datetime]:
+    """When each asset last materialized (any partition): when a run last wrote it, NOT how new its
+    data is (that is `crypto_assets.freshness`)."""
     events = instance.get_latest_materialization_events([d.key for d in datasets])
-    out = {}
-    for dataset in datasets:
-        event = events.get(dataset.key)
-        if event is None:
-            continue
-        partitions = instance.get_materialized_partitions(dataset.key)
-        out[dataset.key] = LastMaterialization(
-            at=datetime.fromtimestamp(event.timestamp, timezone.utc),
-            newest_partition=max(partitions) if partitions else None,
-        )
-    return out
+    return {key: datetime.fromtimestamp(event.timestamp, timezone.utc) for key, event in events.items() if event}
 
 
-def evaluate_time_window(policy, last_at: datetime | None, now: datetime) -> str | None:
-    """The state a time-window freshness policy gives, by the daemon's own rule; None for other policies."""
-    fail_window = getattr(policy, "fail_window", None)  # only time-window policies have one
-    if fail_window is None:
-        return None
-    if last_at is None:
-        return UNKNOWN
-    age = now - last_at
-    if age >= fail_window.to_timedelta():
-        return FAIL
-    if policy.warn_window is not None and age >= policy.warn_window.to_timedelta():
-        return WARN
-    return PASS
+def data_freshness(datasets: Sequence[Dataset], now: datetime, warehouse: Warehouse | None = None
+                   ) -> dict[dg.AssetKey, DataFreshness]:
+    """Data-time freshness of every dataset that has a policy (see `crypto_assets.freshness`)."""
+    with_policy = [d for d in datasets if d.freshness_policy is not None]
+    if not with_policy:
+        return {}
+    warehouse = warehouse or get_warehouse()
+    return {d.key: evaluate(warehouse, d.name, d.freshness_policy, now) for d in with_policy}
+
+
+def utcnow() -> datetime:
+    """Dagster's clock (UTC), frozen by `freeze_time` in tests."""
+    return get_current_datetime()
 
 
 def worse_freshness(*states: str | None) -> str | None:
@@ -164,37 +146,20 @@ def worse_freshness(*states: str | None) -> str | None:
     return max(known, key=lambda s: _FRESHNESS_BADNESS.get(s, 3)) if known else None
 
 
-def utcnow() -> datetime:
-    """Dagster's clock (UTC): the one its freshness daemon uses, frozen by `freeze_time` in tests."""
-    return get_current_datetime()
-
-
-def format_age(age: timedelta | None) -> str:
-    if age is None:
-        return "-"
-    minutes = int(age.total_seconds() // 60)
-    if minutes < 60:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h{minutes:02d}m"
-    return f"{hours // 24}d{hours % 24:02d}h"
-
-
-def freshness_of(datasets: Sequence[Dataset], daemon: Mapping[dg.AssetKey, str],
-                 last: Mapping[dg.AssetKey, LastMaterialization], now: datetime) -> dict[dg.AssetKey, tuple[str, str]]:
-    """(state, source) per dataset: the daemon's state, or our evaluation of the same policy where
-    that is worse (a stopped daemon must not keep showing PASS). Source says which: daemon/policy/none."""
+def freshness_of(datasets: Sequence[Dataset], recorded: Mapping[dg.AssetKey, str],
+                 data: Mapping[dg.AssetKey, DataFreshness],
+                 materialized: Mapping[dg.AssetKey, datetime]) -> dict[dg.AssetKey, tuple[str, str]]:
+    """(state, source) per dataset: the worse of the state recorded in Dagster (what the UI shows,
+    published by `data_freshness_sensor`) and the data-time evaluation made now, so that a stopped
+    sensor, or a state recorded by anything else, can never make stale data read as fresh.
+    Source says which one decided: recorded / data / none."""
     out = {}
     for dataset in datasets:
-        recorded = daemon.get(dataset.key)
-        mat = last.get(dataset.key)
-        computed = evaluate_time_window(dataset.freshness_policy, mat.at if mat else None, now)
         if dataset.freshness_policy is None:
-            out[dataset.key] = (NOT_APPLICABLE if mat else UNKNOWN, "none")
-        elif recorded is None and computed is None:
-            out[dataset.key] = (UNKNOWN, "none")
-        else:
-            state = worse_freshness(recorded, computed)
-            out[dataset.key] = (state, "daemon" if state == recorded else "policy")
+            out[dataset.key] = (NOT_APPLICABLE if dataset.key in materialized else UNKNOWN, "none")
+            continue
+        shown = recorded.get(dataset.key)
+        measured = data[dataset.key].state if dataset.key in data else None
+        state = worse_freshness(shown, measured) or UNKNOWN
+        out[dataset.key] = (state, "data" if state == measured else "recorded" if state == shown else "none")
     return out

@@ -14,10 +14,18 @@ from crypto_assets.tables import table_for_asset
 from crypto_assets.warehouse.store import Warehouse, default_warehouse_url
 
 
-@lru_cache(maxsize=8)
 def get_warehouse(url: str | None = None) -> Warehouse:
-    """One engine per URL per process (engines own connection pools)."""
-    return Warehouse(url or default_warehouse_url())
+    """One engine per URL per process (engines own connection pools). The default URL is resolved
+    on every call, so a process whose environment changes gets the warehouse it now names."""
+    return _warehouse_for(url or default_warehouse_url())
+
+
+@lru_cache(maxsize=8)
+def _warehouse_for(url: str) -> Warehouse:
+    return Warehouse(url)
+
+
+get_warehouse.cache_clear = _warehouse_for.cache_clear  # type: ignore[attr-defined]
 
 
 _URL_FIELD = Field(
@@ -51,30 +59,28 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         if obj is None:  # the asset wrote its table itself
             return
         spec = table_for_asset(context.asset_key)
+        meta: dict = {"table": spec.name,
+                      "warehouse": self.warehouse.engine.url.render_as_string(hide_password=True)}
         if context.has_asset_partitions:
             window = context.asset_partitions_time_window
             written = self.warehouse.replace_window(spec, obj, window.start, window.end)
-            per_partition = partition_row_counts(
-                obj[spec.time_column], context.asset_partitions_def, context.asset_partition_keys
-            )
-            meta = {
-                "partitions_written": len(per_partition),
-                "rows_per_partition": dg.MetadataValue.json(per_partition)
-                if len(per_partition) > 1
-                else dg.MetadataValue.int(written),
-            }
+            keys = list(context.asset_partition_keys)
+            if len(keys) > 1:
+                # A ranged run: every partition's materialization carries ITS OWN row count; the
+                # run's total is labelled as such.
+                per_partition = partition_row_counts(obj[spec.time_column], context.asset_partitions_def, keys)
+                for key, rows in per_partition.items():
+                    context.step_context.add_asset_metadata(
+                        {"dagster/row_count": rows, "rows_written": rows, "rows": rows, "partition": key},
+                        asset_key=context.asset_key, partition_key=key)
+                meta |= {"run_partitions": len(keys), "run_rows_written": written,
+                         "run_range": f"{keys[0]}...{keys[-1]}"}
+            else:
+                meta |= {"dagster/row_count": written, "rows_written": written}
         else:
             written = self.warehouse.replace_all(spec, obj)
-            meta = {}
-        context.add_output_metadata(
-            {
-                "dagster/row_count": written,
-                "rows_written": written,
-                "table": spec.name,
-                "warehouse": self.warehouse.engine.url.render_as_string(hide_password=True),
-                **meta,
-            }
-        )
+            meta |= {"dagster/row_count": written, "rows_written": written}
+        context.add_output_metadata(meta)
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         spec = table_for_asset(context.asset_key)
