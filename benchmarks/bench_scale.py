@@ -40,7 +40,7 @@ STEP_SUCCESS) gives step times; wall-clock timers wrapped around Warehouse.read/
 through httpx.MockTransport here, the network in live mode), DagsterInstance.handle_new_event
 (Dagster event-log writes), TimeWindowPartitionsDefinition.get_partition_keys (Dagster listing
 every hourly key since 2021, which its asset-check evaluation does once per check result) and
-the freshness check's missing_since split each step; the rest of an asset step is compute.
+split each step; the rest of an asset step is compute.
 Run wall time minus the step times is Dagster's per-run overhead outside steps (job build,
 planning, ASSET_MATERIALIZATION_PLANNED events, resource init, run bookkeeping).
 """
@@ -433,7 +433,7 @@ class RssSampler(threading.Thread):
 
 
 CATEGORIES = ("warehouse_read", "warehouse_write", "source_fetch", "dagster_event_write",
-              "dagster_all_partition_keys", "freshness_missing_since")
+              "dagster_all_partition_keys")
 
 
 def _sum(rows: list[dict], key: str) -> float:
@@ -460,7 +460,6 @@ def child_main(args) -> None:
 
     from crypto_assets.assets import all_assets
     from crypto_assets.automation.policies import apply_policies
-    from crypto_assets.checks import freshness as freshness_mod
     from crypto_assets.checks.data_checks import all_data_checks
     from crypto_assets.partitions import HOURLY
     from crypto_assets.resources import build_resources
@@ -481,12 +480,10 @@ def child_main(args) -> None:
     # in these runs only its asset-check evaluation does that (data_version_cache ->
     # AllPartitionsSubset.get_partition_keys), once per check result.
     timers.wrap(TimeWindowPartitionsDefinition, "get_partition_keys", "dagster_all_partition_keys")
-    # The project's freshness check lists every hour between the newest partition and now.
-    timers.wrap(freshness_mod, "missing_since", "freshness_missing_since")
     t_imported = time.time()
 
     assets = apply_policies(all_assets())
-    checks = [*all_data_checks(assets), *freshness_mod.latest_partition_checks(assets)]
+    checks = all_data_checks(assets)
     by_key = {key.to_user_string(): a for a in assets for key in a.keys}
     resources = build_resources(mode="replay")
     hourly = [k for k, a in by_key.items() if a.partitions_def == HOURLY and k != "ml_features"]
@@ -597,7 +594,6 @@ def child_main(args) -> None:
                    "compute": _sum(a_steps, "rest_s")}
     checks_part = {"total": _sum(c_steps, "seconds"), "count": len(c_steps),
                    "dagster_all_partition_keys": _sum(c_steps, "dagster_all_partition_keys_s"),
-                   "freshness_missing_since": _sum(c_steps, "freshness_missing_since_s"),
                    "warehouse_read": _sum(c_steps, "warehouse_read_s"),
                    "dagster_event_write": _sum(c_steps, "dagster_event_write_s"),
                    "rest": _sum(c_steps, "rest_s")}
@@ -624,7 +620,7 @@ def child_main(args) -> None:
             "warehouse_io": round(wh_io / wall, 3),
             "source_io_replay": round(assets_part["source_io_replay"] / wall, 3),
             "asset_compute": round(assets_part["compute"] / wall, 3),
-            "check_code": round((checks_part["freshness_missing_since"] + checks_part["rest"]) / wall, 3),
+            "check_code": round(checks_part["rest"] / wall, 3),
         },
         "runs": runs, "assets": per_asset,
     }

@@ -8,7 +8,6 @@ from crypto_assets.assets import all_assets
 from crypto_assets.assets.common import range_tags
 from crypto_assets.automation.policies import apply_policies
 from crypto_assets.checks.data_checks import all_data_checks
-from crypto_assets.checks.freshness import latest_partition_checks
 from crypto_assets.resources import build_resources
 
 
@@ -17,7 +16,7 @@ class ProjectGraph:
 
     def __init__(self, warehouse_url: str, replay_dir: str | None = None):
         self.assets = apply_policies(all_assets())
-        self.checks = [*all_data_checks(self.assets), *latest_partition_checks(self.assets)]
+        self.checks = all_data_checks(self.assets)
         self.resources = build_resources(mode="replay", warehouse_url=warehouse_url)
         if replay_dir:
             self.resources["coingecko"] = self.resources["coingecko"].model_copy(update={"replay_dir": replay_dir})

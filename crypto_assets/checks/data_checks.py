@@ -1,13 +1,13 @@
 """Asset checks on every dataset, computed from the warehouse.
 
-Each check looks at the asset's latest materialized partition (and the 24 partitions up to it
-for gap and jump checks), so it is meaningful both right after a materialization (it runs in
-the same run) and from the periodic check schedule.
+Checks judge exactly the partitions their run wrote (a ranged backfill: its whole range; gap and
+jump checks also the 23 partitions before). Run without a materialization (the `asset_checks_job`,
+or from the UI), they judge the partition of the newest row.
 
 - `schema_matches_code` (blocking): the table has every declared column with its type. A
   renamed column fails it, naming the column, and blocks downstream assets in the same run.
-- `has_rows`: the latest partition window is not empty.
-- `symbol_coverage`: share of the coin universe present in the latest partition.
+- `has_rows`: the window checked is not empty.
+- `symbol_coverage`: share of the coin universe present in the window checked.
 - `no_gaps`: bars missing between the first and last bar of each series (listed).
 - `price_jumps_within_bounds`: bar-to-bar close changes beyond +/-50 % (listed).
 - `quarantine_share`: rejected / (rejected + stored) records at most 5 %.
@@ -22,7 +22,10 @@ from datetime import timedelta
 
 import dagster as dg
 import pandas as pd
+from dagster import DagsterEventType
+from dagster._time import get_current_datetime  # Dagster's clock: frozen by freeze_time in tests
 
+from crypto_assets.freshness import newest_value
 from crypto_assets.sentiment.text import NO_TEXT_TO_SCORE
 from crypto_assets.tables import all_tables
 from crypto_assets.tables.prices import COIN_UNIVERSE
@@ -36,6 +39,8 @@ QUARANTINE_MAX = 0.05
 JUMP_MAX = 0.5
 SENTIMENT_COVERAGE_MIN = 0.95
 RECENT = 24  # partitions examined by gap/jump checks
+# No check has an automation condition: Dagster then runs every check of an asset in each run that
+# materializes it (automation, schedules and the UI alike), and checks never start runs of their own.
 
 BAR_TABLES = ("ohlcv_bars", "technical_indicators", "ml_features")
 SYMBOL_TABLES = ("price_observations", "ohlcv_bars", "technical_indicators", "ml_features")
@@ -43,21 +48,51 @@ QUARANTINING = ("price_observations", "news_articles", "social_posts", "sentimen
                 "onchain_metrics")
 
 
-def latest_window(context: dg.AssetCheckExecutionContext, key: dg.AssetKey, partitions_def, span: int = 1):
-    """(start, end) of the latest materialized partition (widened to `span` partitions), or None."""
-    if partitions_def is None:
-        return None
-    keys = context.instance.get_materialized_partitions(key)
-    if not keys:
-        return None
-    latest = max(keys, key=lambda k: partitions_def.time_window_for_partition_key(k).start)
-    window = partitions_def.time_window_for_partition_key(latest)
-    step = window.end - window.start
-    return window.start - step * (span - 1), window.end
+def partitions_written(context: dg.AssetCheckExecutionContext, key: dg.AssetKey) -> list[str]:
+    """The partitions of `key` that this check's own run materialized (none for a checks-only run)."""
+    records = context.instance.get_records_for_run(
+        run_id=context.run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION, limit=100_000).records
+    return sorted({r.event_log_entry.dagster_event.partition for r in records
+                   if r.event_log_entry.dagster_event.asset_key == key and r.event_log_entry.dagster_event.partition})
+
+
+class CheckScope:
+    """What a dataset's checks judge, worked out once per check op.
+
+    In a run that materialized the asset: exactly the partitions it wrote (a ranged backfill: its
+    whole range). Otherwise (a checks-only run): the partition of the newest row at or before now.
+    `recent` widens it by the RECENT - 1 partitions before, for checks that look for gaps and jumps.
+    Each window is (start, end, label), or None for an unpartitioned table or an empty one.
+    """
+
+    def __init__(self, context: dg.AssetCheckExecutionContext, key: dg.AssetKey, partitions_def,
+                 warehouse: WarehouseResource, spec: TableSpec):
+        self.window = self.recent = None
+        if partitions_def is None or spec.time_column is None:
+            return
+        written = partitions_written(context, key)
+        if written:
+            start = partitions_def.time_window_for_partition_key(written[0]).start
+            end = partitions_def.time_window_for_partition_key(written[-1]).end
+            label = written[0] if len(written) == 1 else f"{written[0]}...{written[-1]} ({len(written)} partitions)"
+            first = written[0]
+        else:
+            try:
+                newest = newest_value(warehouse.get(), spec, spec.time_column, get_current_datetime())
+            except SchemaMismatchError:  # `schema_matches_code` reports it, naming the columns
+                return
+            if newest is None:
+                return
+            first = partitions_def.get_partition_key_for_timestamp(newest.timestamp())
+            window = partitions_def.time_window_for_partition_key(first)
+            start, end, label = window.start, window.end, f"{first} (newest data)"
+        step = partitions_def.time_window_for_partition_key(first)
+        self.window = (start, end, label)
+        self.recent = (start - (step.end - step.start) * (RECENT - 1), end, f"{label} and the {RECENT - 1} before")
 
 
 def _describe_window(window) -> str:
-    return f"[{window[0].isoformat()}, {window[1].isoformat()})" if window else "all rows"
+    return f"{window[2]}: [{window[0].isoformat()}, {window[1].isoformat()})" if window else "all rows"
 
 
 def make_checks(asset: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
@@ -70,7 +105,7 @@ def make_checks(asset: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
     checks: list[tuple[dg.AssetCheckSpec, object]] = []
 
     def check(check_name: str, description: str, blocking: bool = False):
-        """Register `fn(context, warehouse) -> AssetCheckResult` as one of the dataset's checks."""
+        """Register `fn(scope, warehouse) -> AssetCheckResult` as one of the dataset's checks."""
         def register(fn):
             checks.append((dg.AssetCheckSpec(check_name, asset=key, description=description, blocking=blocking), fn))
             return fn
@@ -78,7 +113,7 @@ def make_checks(asset: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
 
     @check("schema_matches_code", "The warehouse table has every column the code declares, with its type.",
            blocking=True)
-    def schema_check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    def schema_check(scope: CheckScope, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         diff = warehouse.get().schema_diff(spec)
         return dg.AssetCheckResult(
             passed=diff.ok,
@@ -88,17 +123,17 @@ def make_checks(asset: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
                       "unexpected_columns": list(diff.unexpected), "table_exists": not diff.missing_table},
         )
 
-    @check("has_rows", "The latest partition (or the table) is not empty.")
-    def rows_check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        window = latest_window(context, key, partitions_def)
+    @check("has_rows", "The partitions the run wrote (a checks-only run: the newest partition) hold rows.")
+    def rows_check(scope: CheckScope, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        window = scope.window
         frame = _read(warehouse, spec, window, [spec.primary_key[0]] if spec.primary_key else None)
         return dg.AssetCheckResult(passed=len(frame) > 0, metadata={"rows": len(frame), "window": _describe_window(window)})
 
     if name in SYMBOL_TABLES:
 
-        @check("symbol_coverage", f"At least {COVERAGE_MIN:.0%} of the coin universe is in the latest partition.")
-        def coverage_check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-            window = latest_window(context, key, partitions_def)
+        @check("symbol_coverage", f"At least {COVERAGE_MIN:.0%} of the coin universe is in the partitions checked.")
+        def coverage_check(scope: CheckScope, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+            window = scope.window
             present = set(_read(warehouse, spec, window, ["symbol"]).symbol)
             universe = set(_read(warehouse, COIN_UNIVERSE, None, ["symbol"]).symbol)
             share = len(present & universe) / len(universe) if universe else 0.0
@@ -112,8 +147,8 @@ def make_checks(asset: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
     if name in BAR_TABLES:
 
         @check("no_gaps", "No bar is missing between the first and last bar of each series (last 24 h).")
-        def gaps_check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-            window = latest_window(context, key, partitions_def, span=RECENT)
+        def gaps_check(scope: CheckScope, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+            window = scope.recent
             cols = ["symbol", "bar_start"] + (["interval"] if "interval" in spec.column_names else [])
             missing = find_gaps(_read(warehouse, spec, window, cols))
             return dg.AssetCheckResult(
@@ -127,21 +162,21 @@ def make_checks(asset: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
     if name == "ohlcv_bars":
 
         @check("price_jumps_within_bounds", f"No bar-to-bar close change beyond +/-{JUMP_MAX:.0%} (last 24 h).")
-        def jumps_check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-            window = latest_window(context, key, partitions_def, span=RECENT)
+        def jumps_check(scope: CheckScope, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+            window = scope.recent
             jumps = find_jumps(_read(warehouse, spec, window, ["symbol", "bar_start", "interval", "close"]))
             return dg.AssetCheckResult(
                 passed=jumps.empty,
                 severity=dg.AssetCheckSeverity.WARN,
-                metadata={"jumps": len(jumps),
+                metadata={"jumps": len(jumps), "window": _describe_window(window),
                           "examples": dg.MetadataValue.json(jumps.head(20).astype(str).to_dict("records"))},
             )
 
     if name in QUARANTINING:
 
         @check("quarantine_share", f"At most {QUARANTINE_MAX:.0%} of the input records were rejected.")
-        def quarantine_check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-            window = latest_window(context, key, partitions_def, span=RECENT)
+        def quarantine_check(scope: CheckScope, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+            window = scope.recent
             stored = len(_read(warehouse, spec, window, [spec.primary_key[0]]))
             q = _read(warehouse, QUARANTINE, window, ["asset", "reason"])
             q = q[q.asset == name]
@@ -157,8 +192,8 @@ def make_checks(asset: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
     if name == "sentiment_scores":
 
         @check("sentiment_coverage", f"At least {SENTIMENT_COVERAGE_MIN:.0%} of the window's news articles are scored.")
-        def sentiment_coverage(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-            window = latest_window(context, key, partitions_def, span=RECENT)
+        def sentiment_coverage(scope: CheckScope, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+            window = scope.recent
             news = _read(warehouse, all_tables()["news_articles"], window, ["article_id"])
             scored = _read(warehouse, spec, window, ["item_id"])
             unscored = news.article_id[~news.article_id.isin(scored.item_id)]
@@ -174,13 +209,12 @@ def make_checks(asset: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
                           "unscored_sample": dg.MetadataValue.json(sorted(set(unscored) - no_text)[:20]),
                           "window": _describe_window(window)},
             )
-    return [_one_op(key, checks)]
+    return [_one_op(key, partitions_def, spec, checks)]
 
 
-def _one_op(key: dg.AssetKey, checks: list) -> dg.AssetChecksDefinition:
-    """All checks of a dataset in ONE op. Dagster lists every partition of a partitioned asset
-    for each check op it runs outside a partitioned run (~0.6-1 s for the hourly assets since
-    2021); one op per dataset pays that once instead of once per check."""
+def _one_op(key: dg.AssetKey, partitions_def, spec: TableSpec, checks: list) -> dg.AssetChecksDefinition:
+    """All checks of a dataset in ONE op: the scope (which partitions, read once) is shared, and
+    Dagster's per-op cost is paid once per dataset instead of once per check."""
     functions = {spec.key: fn for spec, fn in checks}
 
     @dg.multi_asset_check(
@@ -190,10 +224,11 @@ def _one_op(key: dg.AssetKey, checks: list) -> dg.AssetChecksDefinition:
         description=f"Data checks of {key.to_user_string()}: {', '.join(spec.name for spec, _ in checks)}.",
     )
     def data_checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
+        scope = CheckScope(context, key, partitions_def, warehouse, spec)
         for check_key, fn in functions.items():
             if check_key not in context.selected_asset_check_keys:
                 continue
-            r = fn(context, warehouse)
+            r = fn(scope, warehouse)
             yield dg.AssetCheckResult(asset_key=key, check_name=check_key.name, passed=r.passed,
                                       severity=r.severity, description=r.description, metadata=r.metadata)
 
@@ -213,7 +248,7 @@ def _sentiment_rejects(warehouse: WarehouseResource, article_ids: pd.Series, rea
 def _read(warehouse: WarehouseResource, spec: TableSpec, window, columns) -> pd.DataFrame:
     """The window's rows; none when the table no longer matches the code (the blocking
     `schema_matches_code` check reports that, naming the columns)."""
-    bounds = (None, None) if window is None or spec.time_column is None else window
+    bounds = (None, None) if window is None or spec.time_column is None else window[:2]
     try:
         return warehouse.get().read(spec, *bounds, columns=columns)
     except SchemaMismatchError:
@@ -249,3 +284,8 @@ def find_jumps(bars: pd.DataFrame, limit: float = JUMP_MAX) -> pd.DataFrame:
 
 def all_data_checks(assets: list) -> list:
     return [check for a in assets if isinstance(a, dg.AssetsDefinition) and len(a.keys) == 1 for check in make_checks(a)]
+
+
+# Every check of the code location, for a manual run from the UI or the CLI. Not scheduled:
+# checks run with each materialization, and staleness is the data_freshness_sensor's job.
+CHECKS_JOB = dg.define_asset_job("asset_checks_job", selection=dg.AssetSelection.all_asset_checks())
