@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch==2.13.0 (CPU) first, from the local wheel where the machine has one.
 	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -e '.[ml,api,test]'
+	$(BIN)/pip install -e '.[ml,api,test,dev]'
 	touch $@
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
@@ -25,8 +25,10 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 test: install
 	$(BIN)/python -m pytest -q
 
+# Started from DAGSTER_HOME: `dg dev` warns about a dagster.yaml in its working folder that is not
+# the instance's (ours is the template copied into DAGSTER_HOME).
 dev: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml
+	cd $(DAGSTER_HOME) && $(CURDIR)/$(BIN)/dg dev -w $(CURDIR)/workspace.yaml
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py

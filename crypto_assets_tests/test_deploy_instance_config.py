@@ -60,7 +60,10 @@ def test_instance_yaml_validates_with_env_and_empty_password(source, tmp_path, m
     storage = process_config(mysql_config(), config["storage"]["mysql"])
     assert storage.success, storage.errors
     assert mysql_url_from_config(storage.value) == "mysql+mysqlconnector://dagster:@mysql.example:3306/dagster"
-    assert config["freshness"] == {"enabled": True}
+    # Freshness is judged on data time by the project's sensor, not by Dagster's daemon.
+    assert config["freshness"] == {"enabled": False}
+    monitoring = config["run_monitoring"]
+    assert monitoring["enabled"] and monitoring["free_slots_after_run_end_seconds"] > 0
     assert config["telemetry"] == {"enabled": False}
     pools = config["concurrency"]["pools"]
     assert pools["default_limit"] == 1 and pools["granularity"] == "op"
