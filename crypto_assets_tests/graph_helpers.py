@@ -34,3 +34,10 @@ class ProjectGraph:
             tags=tags,
             raise_on_error=raise_on_error,
         )
+
+
+def row_counts_by_partition(result, asset: str | None = None) -> dict[str, int]:
+    """{partition: dagster/row_count} over a run's materializations (each partition carries its own)."""
+    events = [e.materialization for e in result.get_asset_materialization_events()
+              if asset is None or e.materialization.asset_key.to_user_string() == asset]
+    return {m.partition: m.metadata["dagster/row_count"].value for m in events}

@@ -26,6 +26,7 @@ from crypto_assets.tables.news import NEWS_ARTICLES
 from crypto_assets.tables.quality import QUARANTINE
 from crypto_assets.warehouse.resource import WarehouseIOManager, WarehouseResource
 from crypto_assets.warehouse.store import Warehouse
+from crypto_assets_tests.graph_helpers import row_counts_by_partition
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
@@ -85,10 +86,11 @@ def resources(tmp_path, replay_dir: str | None, guardian: GuardianContent | None
 
 
 def metadata(result) -> dict:
-    """The run's output metadata (a ranged run has one materialization per partition, same metadata)."""
+    """The run's output metadata (of its first partition), plus each partition's own row count."""
     events = result.get_asset_materialization_events()
     assert events
-    return {k: v.value for k, v in events[0].materialization.metadata.items()}
+    return {**{k: v.value for k, v in events[0].materialization.metadata.items()},
+            "row_count_by_partition": row_counts_by_partition(result)}
 
 
 def stored(tmp_path, start=H0, hours=2) -> pd.DataFrame:
@@ -153,7 +155,7 @@ def test_late_article_lands_in_its_own_published_hour(tmp_path, replay):
     assert late.symbols_mentioned == ""  # "link", "one", "solution": no coin
     meta = metadata(result)
     assert meta["rows_kept_from_earlier_runs"] == 2 and meta["rows_new"] == 2
-    assert meta["rows_per_partition"] == {HOUR: 3, NEXT_HOUR: 1}
+    assert meta["row_count_by_partition"] == {HOUR: 3, NEXT_HOUR: 1}
 
 
 def test_article_whose_date_moved_stays_in_its_first_partition(tmp_path, replay):

@@ -22,6 +22,7 @@ from crypto_assets.tables.sentiment import SENTIMENT_SCORES
 from crypto_assets.warehouse.resource import WarehouseIOManager, WarehouseResource
 from crypto_assets.warehouse.store import Warehouse
 from crypto_assets_tests.test_sentiment_model import CRYPTOBERT_LABELS, build_tiny_classifier
+from crypto_assets_tests.graph_helpers import row_counts_by_partition
 
 HOUR = "2025-10-01-12:00"
 T0 = pd.Timestamp("2025-10-01 12:00", tz="UTC")
@@ -91,7 +92,8 @@ def materialize(warehouse: Warehouse, *, partition: str | None = HOUR, tags=None
             run_config={"ops": {"sentiment_scores": {"config": {"rescore": rescore}}}},
         )
     event = result.get_asset_materialization_events()[0]
-    return {k: v.value for k, v in event.materialization.metadata.items()}
+    return {**{k: v.value for k, v in event.materialization.metadata.items()},
+            "row_count_by_partition": row_counts_by_partition(result)}
 
 
 def stored(warehouse: Warehouse) -> pd.DataFrame:
@@ -174,7 +176,7 @@ def test_ranged_backfill_puts_each_score_in_its_items_partition(warehouse):
         tags={"dagster/asset_partition_range_start": "2025-10-01-12:00",
               "dagster/asset_partition_range_end": "2025-10-01-13:00"},
     )
-    assert meta["rows_per_partition"] == {"2025-10-01-12:00": 4, "2025-10-01-13:00": 1}
+    assert meta["row_count_by_partition"] == {"2025-10-01-12:00": 4, "2025-10-01-13:00": 1}
     late = stored(warehouse).set_index("item_id").loc["p-next-hour"]
     assert late.published_at == at(70)
 
