@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -13,6 +14,7 @@ from crypto_assets.assets.reference import coin_universe
 from crypto_assets.loading import load
 from crypto_assets.sources.coingecko import CoinGecko
 from crypto_assets.warehouse.resource import WarehouseIOManager, WarehouseResource
+from crypto_assets_tests.graph_helpers import row_counts_by_partition
 
 DATA = Path(__file__).parent / "data"
 ASSETS = [coin_universe, price_observations, ohlcv_bars]
@@ -71,8 +73,7 @@ def test_48_hour_backfill_runs_once_and_reports_each_partition(sqlite_url):
         assert len(runs) == 1  # one ranged run, not one run per hour
         materialized = instance.get_materialized_partitions(dg.AssetKey("price_observations"))
         assert len(materialized) == 48
-    meta = result.asset_materializations_for_node("price_observations")[0].metadata
-    per_partition = meta["rows_per_partition"].value
+    per_partition = row_counts_by_partition(result, "price_observations")
     assert len(per_partition) == 48 and all(n == 1 for n in per_partition.values())
     prices = load("price_observations", "2021-05-13", "2021-05-15", warehouse_url=sqlite_url)
     assert len(prices) == 48 and prices.observed_at.dt.floor("h").nunique() == 48
@@ -147,3 +148,76 @@ def test_renamed_column_fails_the_asset_naming_it(sqlite_url, missing):
     failure = next(e for e in result.all_events if e.is_step_failure)
     text = str(failure.step_failure_data.error.to_string())
     assert f"missing columns: {missing}" in text
+
+
+# -- implausible prices (issue 11) ------------------------------------------------------------
+
+def _replay_with_changed_prices(tmp_path, changes: dict[int, float]) -> str:
+    """The real hourly BTC recording with some prices CONSTRUCTED: {index in 'prices': new value
+    or factor applied}. Values > 1e6 are absolute (a glitch), others multiply the real price."""
+    import shutil
+
+    folder = tmp_path / "replay"
+    shutil.copytree(DATA / "replay_hourly", folder)
+    path = folder / "coingecko" / "bitcoin_market_chart_days30.json"
+    payload = json.loads(path.read_text())
+    for index, change in changes.items():
+        real = payload["prices"][index][1]
+        payload["prices"][index][1] = change if change > 1e6 else real * change
+    path.write_text(json.dumps(payload))
+    return str(folder)
+
+
+def _points(start: str, end: str) -> list[int]:
+    """Indexes of the recording's price points in [start, end)."""
+    prices = json.loads((DATA / "replay_hourly" / "coingecko" / "bitcoin_market_chart_days30.json").read_text())["prices"]
+    times = pd.to_datetime([p[0] for p in prices], unit="ms", utc=True)
+    return [i for i, t in enumerate(times) if pd.Timestamp(start, tz="UTC") <= t < pd.Timestamp(end, tz="UTC")]
+
+
+def _materialize(url, replay_dir, selection, range_):
+    tags = {"dagster/asset_partition_range_start": range_[0], "dagster/asset_partition_range_end": range_[1]}
+    resources = {"io_manager": WarehouseIOManager(url=url), "warehouse": WarehouseResource(url=url),
+                 "coingecko": CoinGecko(mode="replay", replay_dir=replay_dir)}
+    return dg.materialize(ASSETS, selection=selection, resources=resources, tags=tags)
+
+
+def test_implausible_prices_are_quarantined_and_genuine_moves_land(sqlite_url, tmp_path):
+    run(sqlite_url, ["coin_universe"])
+    points = _points("2021-05-13", "2021-05-15")
+    assert len(points) == 48
+    glitch, jump, crash, spike = points[5], points[17], points[29], points[40]
+    replay_dir = _replay_with_changed_prices(tmp_path, {glitch: 1e300, jump: 100.0, crash: 0.5, spike: 1.8})
+    assert _materialize(sqlite_url, replay_dir, ["price_observations", "ohlcv_bars"],
+                        ("2021-05-13-00:00", "2021-05-14-23:00")).success
+
+    prices = load("price_observations", "2021-05-13", "2021-05-15", warehouse_url=sqlite_url)
+    assert len(prices) == 46 and prices.price_usd.max() < 1e5  # the 1e300 and the 100x did not land
+    assert (prices.price_usd < 30_000).sum() == 1  # the -50 % crash landed
+    assert (prices.price_usd > 80_000).sum() == 1  # the +80 % spike landed
+    bars = load("ohlcv_bars", "2021-05-13", "2021-05-15", warehouse_url=sqlite_url)
+    assert len(bars) == 46 and bars[["open", "high", "low", "close"]].max().max() < 1e5
+
+    quarantine = load("quarantine", warehouse_url=sqlite_url).sort_values("reason")
+    assert quarantine.reason.tolist() == [
+        "implausible price: above 1e+09 USD",
+        "implausible price: more than 10x above or below the symbol's last accepted price",
+    ]
+    jumped = json.loads(quarantine.record.iloc[1])
+    assert 90 < jumped["price_usd"] / jumped["reference_price_usd"] < 110
+
+
+def test_a_jump_is_judged_against_the_prices_already_in_the_warehouse(sqlite_url, tmp_path):
+    run(sqlite_url, ["coin_universe"])
+    (late,) = _points("2021-05-14 12:00", "2021-05-14 13:00")
+    replay_dir = _replay_with_changed_prices(tmp_path, {late: 100.0})
+    # The day before lands first, clean; then the one-hour partition whose only point is 100x.
+    assert _materialize(sqlite_url, replay_dir, ["price_observations"], ("2021-05-13-12:00", "2021-05-14-11:00")).success
+    assert _materialize(sqlite_url, replay_dir, ["price_observations", "ohlcv_bars"],
+                        ("2021-05-14-12:00", "2021-05-14-12:00")).success
+    assert load("price_observations", "2021-05-14 12:00", "2021-05-14 13:00", warehouse_url=sqlite_url).empty
+    assert load("ohlcv_bars", "2021-05-14 12:00", "2021-05-14 13:00", warehouse_url=sqlite_url).empty
+    (record,) = load("quarantine", warehouse_url=sqlite_url).record
+    record = json.loads(record)
+    # judged against the stored prices of the hours before: the batch alone had no reference
+    assert 90 < record["price_usd"] / record["reference_price_usd"] < 110

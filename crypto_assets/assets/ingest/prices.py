@@ -9,6 +9,7 @@ import pandas as pd
 
 from crypto_assets.assets.common import SINGLE_RUN, partition_label, window_of
 from crypto_assets.partitions import HOURLY
+from crypto_assets.quality.plausibility import REFERENCE_LOOKBACK, implausible_prices
 from crypto_assets.quality.quarantine import Rejects, numeric_problem
 from crypto_assets.sources.client import SourceError
 from crypto_assets.sources.coingecko import (
@@ -37,8 +38,12 @@ class PriceObservationsConfig(dg.Config):
     open hour), else `history` (backfills from /market_chart/range)."""
 
 
-def _validate(raw: pd.DataFrame, rejects: Rejects) -> pd.DataFrame:
-    """Reject bad prices, missing timestamps and duplicate (symbol, observed_at) keys."""
+def _validate(raw: pd.DataFrame, rejects: Rejects, history: pd.DataFrame | None = None,
+              window: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> pd.DataFrame:
+    """Reject bad prices, missing timestamps, duplicate (symbol, observed_at) keys, and prices
+    implausible against the symbol's recent prices (`history`: accepted rows before these;
+    rule in quality/plausibility.py). Plausibility is judged for the rows inside `window` only:
+    the others are not stored by this run."""
     problems = numeric_problem(raw["price_usd"])
     for reason in sorted(set(problems) - {""}):
         raw = rejects.reject(raw, problems.reindex(raw.index) == reason, reason,
@@ -49,6 +54,16 @@ def _validate(raw: pd.DataFrame, rejects: Rejects) -> pd.DataFrame:
     out = raw.copy()
     for col in ("price_usd", "market_cap_usd", "volume_24h_usd"):
         out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
+    judge = out if window is None else out[(out.observed_at >= window[0]) & (out.observed_at < window[1])]
+    judged = implausible_prices(judge, history).reindex(out.index)
+    judged["reason"] = judged["reason"].fillna("")
+    bad = judged.reason != ""
+    if bad.any():  # the quarantined record says what the price was judged against
+        flagged = out.assign(reference_price_usd=judged.reference_usd)
+        for reason in sorted(set(judged.reason[bad])):
+            flagged = rejects.reject(flagged, judged.reason.reindex(flagged.index) == reason, reason,
+                                     key_cols=("symbol", "observed_at"), time_col="observed_at")
+        out = out.loc[flagged.index]
     return out
 
 
@@ -117,14 +132,20 @@ def price_observations(
         raw = _snapshot(coingecko, coin_universe, rejects)
     else:
         raw = _history(coingecko, coin_universe, window.start, window.end, failures)
-    good = _validate(raw, rejects)
+    # Accepted prices before these: the reference of the plausibility rule. In snapshot mode the
+    # open hour's earlier snapshots (kept below) are history too.
+    history = warehouse.get().read(PRICE_OBSERVATIONS, start - REFERENCE_LOOKBACK, start,
+                                   columns=["symbol", "observed_at", "price_usd"])
+    if mode == "snapshot":
+        before = warehouse.get().read(PRICE_OBSERVATIONS, start, end)
+        history = pd.concat([history, before[["symbol", "observed_at", "price_usd"]]], ignore_index=True)
+    good = _validate(raw, rejects, history, window=(start, end))
     in_window = (good.observed_at >= start) & (good.observed_at < end)
     outside = int((~in_window).sum())
     now = utcnow()
     good = good[in_window].assign(source=coingecko.provenance, ingested_at=now)
     if mode == "snapshot":
         # Earlier snapshots of the open hour stay: the new one is merged in, not replacing them.
-        before = warehouse.get().read(PRICE_OBSERVATIONS, start, end)
         good = pd.concat([before[~before.set_index(["symbol", "observed_at"]).index.isin(
             good.set_index(["symbol", "observed_at"]).index)], good], ignore_index=True)
 
