@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from crypto_assets.sources.catalog import HttpSource
+from crypto_assets.sources.parsing import JsonArray, JsonObject, fetch_json, parser
 from crypto_assets.warehouse.store import to_utc
 
 MAX_PER_PAGE = 250  # the provider's cap for /coins/markets
@@ -24,35 +25,40 @@ class CoinGecko(HttpSource):
     source_name = "coingecko"
 
     def markets(self, ids: Iterable[str] | None = None, *, vs_currency: str = "usd",
-                per_page: int = MAX_PER_PAGE, max_pages: int = 20) -> list[dict]:
+                per_page: int = MAX_PER_PAGE, max_pages: int = 20) -> JsonArray:
         """All `/coins/markets` rows for `ids` (or the top `per_page * max_pages` by market cap)."""
         if not 1 <= per_page <= MAX_PER_PAGE:
             raise ValueError(f"per_page must be 1..{MAX_PER_PAGE}, got {per_page}")
         params = {"vs_currency": vs_currency, "order": "market_cap_desc", "per_page": per_page}
         if ids is not None:
             params["ids"] = ",".join(ids)  # no spaces: the provider drops ids after ", "
-        rows: list[dict] = []
+        rows = JsonArray()
         for page in range(1, max_pages + 1):
-            batch = self.client.get_json("/coins/markets", {**params, "page": page})
-            if not isinstance(batch, list):
-                raise ValueError(f"coingecko /coins/markets returned {type(batch).__name__}, expected a list")
+            batch = fetch_json(self.client, "/coins/markets", {**params, "page": page},
+                               subject=f"coins/markets page {page}", expect=list)
+            for i, row in enumerate(batch):
+                if not isinstance(row, dict):
+                    raise batch.origin.error(f"row {i} is {type(row).__name__}, expected a JSON object")
             rows.extend(batch)
+            rows.origin = batch.origin
             if len(batch) < per_page:
                 break
         return rows
 
-    def market_chart_range(self, coin_id: str, start: datetime, end: datetime, *, vs_currency: str = "usd") -> dict:
+    def market_chart_range(self, coin_id: str, start: datetime, end: datetime, *,
+                           vs_currency: str = "usd") -> JsonObject:
         params = {
             "vs_currency": vs_currency,
             "from": int(to_utc(start).timestamp()),
             "to": int(to_utc(end).timestamp()),
         }
-        return self.client.get_json(f"/coins/{coin_id}/market_chart/range", params)
+        return fetch_json(self.client, f"/coins/{coin_id}/market_chart/range", params, subject=f"coin {coin_id}")
 
-    def ohlc(self, coin_id: str, days: int, *, vs_currency: str = "usd") -> list:
+    def ohlc(self, coin_id: str, days: int, *, vs_currency: str = "usd") -> JsonArray:
         if days not in OHLC_DAYS:
             raise ValueError(f"ohlc days must be one of {OHLC_DAYS}")
-        return self.client.get_json(f"/coins/{coin_id}/ohlc", {"vs_currency": vs_currency, "days": days})
+        return fetch_json(self.client, f"/coins/{coin_id}/ohlc", {"vs_currency": vs_currency, "days": days},
+                          subject=f"coin {coin_id}", expect=list)
 
 
 def ohlc_days_covering(start: datetime, now: datetime) -> int:
@@ -65,6 +71,7 @@ def _ms_to_utc(values: pd.Series) -> pd.Series:
     return pd.to_datetime(pd.to_numeric(values, errors="coerce"), unit="ms", utc=True)
 
 
+@parser("/coins/markets rows")
 def parse_markets(payload: list[dict]) -> pd.DataFrame:
     """`/coins/markets` rows -> one raw observation per coin (values not yet validated)."""
     rows = [
@@ -84,6 +91,7 @@ def parse_markets(payload: list[dict]) -> pd.DataFrame:
                                        "volume_24h_usd", "market_cap_rank", "name", "observed_at"])
 
 
+@parser("market_chart points")
 def parse_market_chart(payload: dict) -> pd.DataFrame:
     """`/market_chart` or `/market_chart/range` -> observed_at, price, market cap, 24h volume.
 
@@ -105,6 +113,7 @@ def parse_market_chart(payload: dict) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+@parser("OHLC candles")
 def parse_ohlc(payload: list) -> pd.DataFrame:
     """`/coins/{id}/ohlc` -> candles. The provider's timestamp is the candle CLOSE time.
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from crypto_assets.sources.catalog import HttpSource
 from crypto_assets.sources.numbers import read_numbers
+from crypto_assets.sources.parsing import JsonObject, fetch_json, parser
 from crypto_assets.warehouse.store import to_utc
 
 # FRED's dates are US dates; the vintage day ends at midnight in St. Louis (US Central). A
@@ -29,7 +30,7 @@ class Fred(HttpSource):
 
     source_name = "fred"
 
-    def observations(self, series_id: str, start: datetime, end: datetime) -> dict:
+    def observations(self, series_id: str, start: datetime, end: datetime) -> JsonObject:
         """All vintages of the observations dated in [start, end).
 
         realtime_start = the first observation date: no vintage older than an observation can
@@ -46,9 +47,10 @@ class Fred(HttpSource):
             "realtime_end": LAST_VINTAGE,
             "sort_order": "asc",
         }
-        return self.client.get_json("/series/observations", params)
+        return fetch_json(self.client, "/series/observations", params, subject=f"series {series_id}")
 
 
+@parser("observations")
 def parse_observations(payload: dict) -> pd.DataFrame:
     """`/series/observations` JSON -> one row per (observation date, vintage).
 

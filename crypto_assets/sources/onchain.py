@@ -12,6 +12,7 @@ import pandas as pd
 
 from crypto_assets.sources.catalog import HttpSource
 from crypto_assets.sources.numbers import read_numbers
+from crypto_assets.sources.parsing import JsonArray, JsonObject, fetch_json, parser
 from crypto_assets.warehouse.store import to_utc
 
 POINT_COLUMNS = ["date", "raw_value", "value", "unit", "available_at", "problem"]
@@ -22,12 +23,12 @@ class BlockchainCom(HttpSource):
 
     source_name = "blockchain_com"
 
-    def chart(self, name: str, start: datetime, end: datetime) -> dict:
+    def chart(self, name: str, start: datetime, end: datetime) -> JsonObject:
         """Daily points of chart `name` from `start` (UTC day) to `end`, unsampled."""
         first = to_utc(start).date()
         days = max(1, (to_utc(end).date() - first).days + 1)
         params = {"start": first.isoformat(), "timespan": f"{days}days", "format": "json", "sampled": "false"}
-        return self.client.get_json(f"/charts/{name}", params)
+        return fetch_json(self.client, f"/charts/{name}", params, subject=f"chart {name}")
 
 
 class DefiLlama(HttpSource):
@@ -35,9 +36,9 @@ class DefiLlama(HttpSource):
 
     source_name = "defillama"
 
-    def chain_tvl(self, chain: str) -> list:
+    def chain_tvl(self, chain: str) -> JsonArray:
         """The whole daily TVL history of `chain` (the endpoint takes no date range)."""
-        return self.client.get_json(f"/v2/historicalChainTvl/{chain}")
+        return fetch_json(self.client, f"/v2/historicalChainTvl/{chain}", subject=f"chain {chain}", expect=list)
 
 
 def _points(stamps: list, raws: list, unit: str | None) -> pd.DataFrame:
@@ -59,6 +60,7 @@ def _points(stamps: list, raws: list, unit: str | None) -> pd.DataFrame:
     return frame[POINT_COLUMNS]
 
 
+@parser("the chart")
 def parse_blockchain_chart(payload: dict, expected_unit: str) -> pd.DataFrame:
     """`/charts/<name>?format=json` -> one row per day.
 
@@ -78,6 +80,7 @@ def parse_blockchain_chart(payload: dict, expected_unit: str) -> pd.DataFrame:
     return frame
 
 
+@parser("the TVL history")
 def parse_chain_tvl(payload: list, unit: str = "USD") -> pd.DataFrame:
     """`/v2/historicalChainTvl/<chain>` -> one row per day: `[{"date": epoch s, "tvl": usd}]`."""
     points = payload if isinstance(payload, list) else []

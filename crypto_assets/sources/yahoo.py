@@ -18,6 +18,7 @@ import pandas as pd
 from crypto_assets.quality.bars import CLOSE_OUTSIDE_RANGE, WEEKEND_BAR, close_outside_range, on_weekend
 from crypto_assets.sources.catalog import HttpSource
 from crypto_assets.sources.numbers import read_numbers
+from crypto_assets.sources.parsing import JsonObject, fetch_json, parser
 from crypto_assets.sources.series_catalog import MacroSeries
 from crypto_assets.warehouse.store import to_utc
 
@@ -32,7 +33,7 @@ class YahooFinance(HttpSource):
     def live_transport(self) -> httpx.BaseTransport | None:
         return BrowserTLSTransport()
 
-    def daily_chart(self, symbol: str, start: datetime, end: datetime) -> dict:
+    def daily_chart(self, symbol: str, start: datetime, end: datetime) -> JsonObject:
         """Daily bars whose timestamps fall in [start, end)."""
         params = {
             "period1": int(to_utc(start).timestamp()),
@@ -40,7 +41,7 @@ class YahooFinance(HttpSource):
             "interval": "1d",
             "includePrePost": "false",
         }
-        return self.client.get_json(f"/v8/finance/chart/{symbol}", params)
+        return fetch_json(self.client, f"/v8/finance/chart/{symbol}", params, subject=f"series {symbol}")
 
 
 class BrowserTLSTransport(httpx.BaseTransport):
@@ -78,6 +79,7 @@ class BrowserTLSTransport(httpx.BaseTransport):
         self._session.close()
 
 
+@parser("the daily chart")
 def parse_chart(payload: dict, series: MacroSeries) -> pd.DataFrame:
     """v8/finance/chart daily payload -> one row per bar (not yet validated).
 

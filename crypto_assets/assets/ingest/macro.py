@@ -14,6 +14,7 @@ from crypto_assets.assets.ingest.rolling import json_metadata, write_rejects
 from crypto_assets.partitions import DAILY
 from crypto_assets.quality.quarantine import Rejects
 from crypto_assets.sources.client import SourceError
+from crypto_assets.sources.parsing import SourceParseError
 from crypto_assets.sources.fred import Fred, first_releases, parse_observations
 from crypto_assets.sources.series_catalog import MacroSeries, macro_series_catalog
 from crypto_assets.sources.yahoo import YahooFinance, parse_chart, request_window
@@ -50,16 +51,21 @@ def _keep(result: SeriesResult, good: pd.DataFrame, start, end, answered_at) -> 
     result.rows = good.loc[~unfinished, ["observation_date", "value", "available_at"]]
 
 
+def _series_failure(exc: SourceError) -> bool:
+    """A 4xx for the series, or a body for it that cannot be parsed (the error names the series
+    and the URL): that series is missing from the run, reported in `series_missing`."""
+    return isinstance(exc, SourceParseError) or per_series_failure(exc)
+
+
 def _yahoo_series(yahoo: YahooFinance, series: MacroSeries, start, end, rejects: Rejects) -> SeriesResult:
     result = SeriesResult(series)
     try:
-        payload = yahoo.daily_chart(series.symbol, *request_window(start, end))
+        bars = parse_chart(yahoo.daily_chart(series.symbol, *request_window(start, end)), series)
     except SourceError as exc:
-        if not per_series_failure(exc):
+        if not _series_failure(exc):
             raise
         result.missing_reason = str(exc)
         return result
-    bars = parse_chart(payload, series)
     bars = bars[bars.observation_date.isna() | in_window(bars.observation_date, start, end)]
     _reject(rejects, series, bars[bars.problem != ""])
     _keep(result, bars[bars.problem == ""], start, end, yahoo.client.last_response_at)
@@ -69,13 +75,12 @@ def _yahoo_series(yahoo: YahooFinance, series: MacroSeries, start, end, rejects:
 def _fred_series(fred: Fred, series: MacroSeries, start, end, rejects: Rejects) -> SeriesResult:
     result = SeriesResult(series)
     try:
-        payload = fred.observations(series.symbol, start, end)
+        observations = parse_observations(fred.observations(series.symbol, start, end))
     except SourceError as exc:
-        if not per_series_failure(exc):
+        if not _series_failure(exc):
             raise
         result.missing_reason = str(exc)
         return result
-    observations = parse_observations(payload)
     observations = observations[observations.observation_date.isna()
                                 | in_window(observations.observation_date, start, end)]
     released, never = first_releases(observations)

@@ -12,6 +12,7 @@ from crypto_assets.partitions import HOURLY
 from crypto_assets.quality.plausibility import REFERENCE_LOOKBACK, implausible_prices
 from crypto_assets.quality.quarantine import Rejects, numeric_problem
 from crypto_assets.sources.client import SourceError
+from crypto_assets.sources.parsing import SourceParseError
 from crypto_assets.sources.coingecko import (
     CoinGecko,
     ohlc_days_covering,
@@ -29,7 +30,9 @@ _PER_SYMBOL_STATUSES = frozenset({400, 404, 422})
 
 
 def _per_symbol_failure(exc: SourceError) -> bool:
-    return exc.status in _PER_SYMBOL_STATUSES
+    """A 4xx for the coin, or a body for that coin that cannot be parsed (the error names the
+    coin and the URL): that coin is missing from the run, the others land."""
+    return isinstance(exc, SourceParseError) or exc.status in _PER_SYMBOL_STATUSES
 
 
 class PriceObservationsConfig(dg.Config):
@@ -87,13 +90,12 @@ def _history(coingecko: CoinGecko, universe: pd.DataFrame, start: datetime, end:
             failures[symbol] = "no coingecko_id in the universe"
             continue
         try:
-            payload = coingecko.market_chart_range(coin_id, start, end)
+            points = parse_market_chart(coingecko.market_chart_range(coin_id, start, end))
         except SourceError as exc:
             if not _per_symbol_failure(exc):
                 raise
             failures[symbol] = str(exc)
             continue
-        points = parse_market_chart(payload)
         frames.append(points.assign(symbol=symbol, coingecko_id=coin_id, endpoint="market_chart/range"))
     if not frames:
         return pd.DataFrame(columns=["symbol", "coingecko_id", "observed_at", "price_usd", "market_cap_usd",
@@ -236,13 +238,12 @@ def ohlcv_bars(
         frames = [bars]
         for symbol, coin_id in zip(coin_universe.symbol, coin_universe.coingecko_id):
             try:
-                payload = coingecko.ohlc(coin_id, ohlc_days_covering(window.start, utcnow()))
+                candles = parse_ohlc(coingecko.ohlc(coin_id, ohlc_days_covering(window.start, utcnow())))
             except SourceError as exc:
                 if not _per_symbol_failure(exc):
                     raise
                 failures[symbol] = str(exc)
                 continue
-            candles = parse_ohlc(payload)
             fetched_at = pd.Timestamp(coingecko.client.last_response_at)
             unfinished = candles.bar_end > fetched_at  # the last candle may still be open
             candles_unfinished += int(unfinished.sum())
