@@ -69,8 +69,8 @@ def read_alert_states(instance: dg.DagsterInstance, datasets: list[Dataset], war
     for key, state in check_states(instance, [k for d in datasets for k in d.check_keys]).items():
         subject = f"{key.asset_key.to_user_string()}:{key.name}"
         checks[subject] = state.label
-        details[subject] = {"partition": state.partition, "description": state.description,
-                            "executed_at": state.executed_at.isoformat()}
+        details[subject] = {"window": state.window, "partition": state.partition,
+                            "description": state.description, "executed_at": state.executed_at.isoformat()}
     return {"freshness": freshness, "checks": checks}, details
 
 

@@ -26,6 +26,8 @@ from datetime import timedelta
 
 import dagster as dg
 
+from crypto_assets.freshness import DATA_TIME_COLUMNS
+
 AC = dg.AutomationCondition
 
 HOURLY_FRESHNESS = dg.FreshnessPolicy.time_window(warn_window=timedelta(hours=2), fail_window=timedelta(hours=4))
@@ -149,9 +151,18 @@ def freshness_for(name: str) -> dg.FreshnessPolicy:
     return REFERENCE_FRESHNESS
 
 
+def freshness_note(name: str) -> str:
+    """What the asset's freshness badge measures, shown with the asset's metadata in the UI (Dagster's
+    own caption there speaks of the last materialization, which is not what is measured)."""
+    column = DATA_TIME_COLUMNS.get(name, "ingested_at")
+    return (f"data time: the newest `{column}` in the warehouse table, at most now, measured every minute by "
+            "data_freshness_sensor; runs that bring no new row and backfills of old hours do not make it fresh")
+
+
 def _apply(spec: dg.AssetSpec) -> dg.AssetSpec:
     name = spec.key.to_user_string()
     spec = dg.apply_freshness_policy(spec, freshness_for(name), overwrite_existing=True)
+    spec = spec.merge_attributes(metadata={"freshness_measures": freshness_note(name)})
     if name in AUTOMATION:
         spec = spec.replace_attributes(automation_condition=AUTOMATION[name])
     return spec

@@ -91,6 +91,10 @@ class CheckScope:
         self.recent = (start - (step.end - step.start) * (RECENT - 1), end, f"{label} and the {RECENT - 1} before")
 
 
+def _label(window) -> str:
+    return window[2] if window else "the table"
+
+
 def _describe_window(window) -> str:
     return f"{window[2]}: [{window[0].isoformat()}, {window[1].isoformat()})" if window else "all rows"
 
@@ -127,7 +131,8 @@ def make_checks(asset: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
     def rows_check(scope: CheckScope, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         window = scope.window
         frame = _read(warehouse, spec, window, [spec.primary_key[0]] if spec.primary_key else None)
-        return dg.AssetCheckResult(passed=len(frame) > 0, metadata={"rows": len(frame), "window": _describe_window(window)})
+        return dg.AssetCheckResult(passed=len(frame) > 0, description=f"{len(frame)} rows in {_label(window)}",
+                                   metadata={"rows": len(frame), "window": _describe_window(window)})
 
     if name in SYMBOL_TABLES:
 
@@ -139,6 +144,7 @@ def make_checks(asset: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
             share = len(present & universe) / len(universe) if universe else 0.0
             return dg.AssetCheckResult(
                 passed=share >= COVERAGE_MIN,
+                description=f"{len(present & universe)} of {len(universe)} symbols ({share:.0%}) in {_label(window)}",
                 metadata={"coverage": share, "symbols_present": len(present), "universe": len(universe),
                           "missing": dg.MetadataValue.json(sorted(universe - present)[:100]),
                           "window": _describe_window(window)},

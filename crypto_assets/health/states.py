@@ -77,6 +77,7 @@ class CheckState:
     executed_at: datetime
     partition: str | None = None
     description: str | None = None
+    window: str | None = None  # what the check judged (its `window` metadata)
 
     @property
     def label(self) -> str:
@@ -107,8 +108,13 @@ def check_states(instance: dg.DagsterInstance,
             executed_at=datetime.fromtimestamp(record.create_timestamp, timezone.utc),
             partition=record.partition or evaluation.partition,
             description=evaluation.description,
+            window=_text(evaluation.metadata.get("window")),
         )
     return states
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(getattr(value, "value", value))
 
 
 def recorded_freshness_states(instance: dg.DagsterInstance, keys: Sequence[dg.AssetKey]) -> dict[dg.AssetKey, str]:
