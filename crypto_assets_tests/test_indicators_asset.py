@@ -1,20 +1,21 @@
-"""The `technical_indicators` asset end to end: Dagster loads `ohlcv_bars` with the lookback
-mapping through the warehouse IO manager, and the written partition equals the full-history
-computation; a ranged run and a repeated run behave."""
+"""The `technical_indicators` asset end to end: Dagster loads the partition's `ohlcv_bars`
+through the warehouse IO manager, the asset reads the lookback (counted in bars of each
+interval) from the warehouse, and the written partition equals the full-history computation;
+a ranged run and a repeated run behave."""
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
 
-from crypto_assets.assets.enrich.indicators import ASSETS, LOOKBACK, lookback_start, technical_indicators
-from crypto_assets.indicators import INDICATOR_NAMES, compute_indicators
+from crypto_assets.assets.enrich.indicators import ASSETS, technical_indicators
+from crypto_assets.indicators import INDICATOR_NAMES, LOOKBACK_BARS, compute_indicators
 from crypto_assets.partitions import HOURLY
 from crypto_assets.tables.indicators import TECHNICAL_INDICATORS
 from crypto_assets.tables.prices import OHLCV_BARS
 from crypto_assets.warehouse.resource import WarehouseIOManager, WarehouseResource
 from crypto_assets.warehouse.store import Warehouse
-from crypto_assets_tests.indicator_data import bitstamp_restamped, coingecko_4h
+from crypto_assets_tests.indicator_data import bitstamp_restamped, coingecko_4h, random_walk_bars
 from crypto_assets_tests.test_indicators_values import TOLERANCE, max_relative_error
 
 KEYS = ["symbol", "interval", "bar_start"]
@@ -82,8 +83,11 @@ def test_one_partition_equals_full_history_and_reports_metadata(warehouse):
     assert meta["rows"].value == 3 and meta["symbols"].value == 3
     assert meta["compute_rows_per_s"].value > 0 and meta["engine"].value == "talib"
     assert meta["skipped_bars_by_interval"].value == {"4h": 1}
-    # The lookback reached back 600 hours, not just the partition.
+    # The lookback reached back 600 hourly bars per symbol, not just the partition.
     assert meta["bars_read_with_lookback"].value == 3 * 601
+    assert meta["lookback_bars_read_by_interval"].value == {"1h": 3 * 600}
+    assert meta["lookback_hours_by_interval"].value == {"1h": 600.0}
+    assert meta["series_topped_up"].value == meta["series_short_of_history"].value == 0
 
 
 def test_ranged_backfill_run_and_rerun_are_idempotent(warehouse):
@@ -108,10 +112,43 @@ def test_asset_definition():
     assert asset.backfill_policy == dg.BackfillPolicy.single_run()
     assert asset.partitions_def == HOURLY
     assert asset.descriptions_by_key[asset.key]
-    # The input is the identity partition (so automation waits only for it); the lookback is
-    # the LOOKBACK mapping's window, read from the warehouse.
-    assert isinstance(LOOKBACK, dg.TimeWindowPartitionMapping) and LOOKBACK.start_offset == -600 and LOOKBACK.end_offset == 0
-    assert lookback_start(pd.Timestamp("2021-06-01 05:00", tz="UTC")) == pd.Timestamp("2021-06-01 05:00", tz="UTC") - pd.Timedelta(hours=600)
+    # The input is the identity partition (so automation waits only for it, not for every
+    # lookback hour); the lookback is read from the warehouse.
+    (dep,) = asset.specs_by_key[asset.key].deps
+    assert dep.partition_mapping is None
     described = {c.name: c.description for c in TECHNICAL_INDICATORS.columns}
     assert all(described[name] for name in INDICATOR_NAMES)
     assert np.isin(INDICATOR_NAMES, TECHNICAL_INDICATORS.column_names).all()
+
+
+def test_a_5min_partition_reads_600_five_minute_bars_not_600_hours(tmp_path):
+    """SYNTHETIC 5-minute bars (random walk), 8 days, stored in a warehouse; one symbol has a
+    100-bar hole in the 50 hours before the partition. The partition reads 600 bars per series
+    (50 hours; the gappy one topped up further back) and equals the full-history computation."""
+    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+    wh = Warehouse(url)
+    bars = random_walk_bars(3, 8 * 288, interval="5min", start="2021-05-08", seed=9)
+    start = pd.Timestamp("2021-05-15 12:00", tz="UTC")
+    hole = (bars.symbol == "SYN002") & (bars.bar_start >= start - pd.Timedelta(hours=20)) & (
+        bars.bar_start < start - pd.Timedelta(hours=20) + 100 * pd.Timedelta("5min"))
+    bars = bars[~hole].reset_index(drop=True)
+    wh.replace_window(OHLCV_BARS, _as_ohlcv_rows(bars), "2021-05-01", "2021-05-17")
+
+    result = _materialize(url, partition_key=PARTITION)
+    assert result.success
+    written = _written(wh, start, start + pd.Timedelta("1h"))
+    full = compute_indicators(bars)
+    expected = full[(full.bar_start >= start) & (full.bar_start < start + pd.Timedelta("1h"))]
+    expected = expected.sort_values(KEYS).reset_index(drop=True)
+    assert len(written) == len(expected) == 3 * 12
+    for col in INDICATOR_NAMES:
+        assert max_relative_error(written[col], expected[col]) <= TOLERANCE, col
+
+    meta = result.asset_materializations_for_node("technical_indicators")[0].metadata
+    assert meta["lookback_hours_by_interval"].value == {"5min": 50.0}
+    assert meta["series_topped_up"].value == 1 and meta["series_short_of_history"].value == 0
+    read = meta["lookback_bars_read_by_interval"].value["5min"]
+    # 600 bars for each full series; SYN002's 500 in the span plus its top-up (further back).
+    span_rows = 2 * LOOKBACK_BARS + (LOOKBACK_BARS - 100)
+    assert span_rows < read <= span_rows + 4 * LOOKBACK_BARS
+    assert read < 3 * 600 * 12 / 4  # far fewer than 600 hours of 5-minute bars

@@ -107,9 +107,8 @@ def compute_window(bars: pd.DataFrame, start, end, engine: str | None = None) ->
     """Indicators for the bars in [start, end), computed over everything in `bars` (the window
     plus its lookback) and then cut to the window.
 
-    Bars of an interval the lookback cannot serve (see `params.supported_interval`) are left
-    out and counted in `skipped_by_interval`, rather than written with values that would
-    differ from the full-history ones.
+    Bars of an interval the hourly asset does not compute (longer than 1h, see
+    `params.supported_interval`) are left out and counted in `skipped_by_interval`.
     """
     engine = engine or default_engine()
     start, end = _utc(start), _utc(end)

@@ -1,7 +1,7 @@
 """Table of the technical indicators (one row per symbol, interval and bar)."""
 
 from crypto_assets.indicators.columns import INDICATOR_COLUMNS
-from crypto_assets.indicators.params import LOOKBACK_PARTITIONS
+from crypto_assets.indicators.params import LOOKBACK_BARS
 from crypto_assets.warehouse.schema import Column, TableSpec, common_columns
 
 TECHNICAL_INDICATORS = TableSpec(
@@ -9,7 +9,8 @@ TECHNICAL_INDICATORS = TableSpec(
     description=(
         "Technical indicators per (symbol, interval) bar series, computed from `ohlcv_bars` with TA-Lib "
         "(pandas-ta-classic when TA-Lib is absent). Each hourly partition reads the previous "
-        f"{LOOKBACK_PARTITIONS} hours of bars so its values equal the full-history computation; VWAP and OBV "
+        f"{LOOKBACK_BARS} bars of each interval (at least one UTC day) so its values equal the full-history "
+        "computation; VWAP and OBV "
         "restart every UTC day. Values use only bars up to their own bar: a row is usable from `bar_end`. "
         "Only intervals of at most one hour are computed. See docs/indicators.md."
     ),
