@@ -1,4 +1,4 @@
-"""`crypto-assets` command line: demo, health, warehouse schema, MySQL instance upkeep, API."""
+"""`crypto-assets` command line: demo, health, warehouse schema, MySQL instance upkeep, API, metrics."""
 
 from __future__ import annotations
 
@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     inst = sub.add_parser("instance", help="Dagster instance upkeep")
     inst.add_argument("action", choices=["widen-mysql"])
     sub.add_parser("api", help="serve the data API (needs the `api` extra); --new-key TIER mints a key")
+    sub.add_parser("metrics", help="serve Prometheus metrics of the instance and warehouse (--port; needs the `api` extra)")
     args, rest = parser.parse_known_args(argv)
 
     if args.command == "demo":
@@ -93,6 +94,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"crypto-assets api needs the api extra (pip install 'crypto-assets[api]'): {exc}", file=sys.stderr)
             return 2
         return serve(rest)
+    if args.command == "metrics":
+        try:
+            from crypto_assets.metrics.server import main as metrics_main
+        except ImportError as exc:  # prometheus-client comes with the api extra
+            print(f"crypto-assets metrics needs the api extra (pip install 'crypto-assets[api]'): {exc}", file=sys.stderr)
+            return 2
+        return metrics_main(rest)
     return 2
 
 

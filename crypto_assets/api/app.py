@@ -14,9 +14,10 @@ import time
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from crypto_assets.api import logs, paging, queries, routes_data, routes_ops, routes_ws
+from crypto_assets.api.metrics import MetricsMiddleware
 from crypto_assets.api.settings import ApiSettings
 from crypto_assets.api.state import ApiState
 from crypto_assets.warehouse.store import SchemaMismatchError
@@ -98,6 +99,14 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_exception_handler(SchemaMismatchError, _error(503))
     app.add_exception_handler(sa.exc.SQLAlchemyError, _warehouse_down)
     app.add_middleware(ServerTiming)
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics():
+        """Prometheus exposition of this process (see crypto_assets/api/metrics.py)."""
+        body, content_type = state.metrics.exposition()
+        return Response(body, media_type=content_type)
+
     return app
 
 

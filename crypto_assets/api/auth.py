@@ -64,10 +64,12 @@ async def authorize(api, presented: str | None, needed: str, client: str) -> Cal
     if key is None:
         decision = await api.limits.hit_auth_failure(client)
         if not decision.allowed:
+            api.metrics.rate_limited.labels("auth_failure").inc()
             raise _too_many(decision)
         raise HTTPException(401, "unknown API key", headers=unauthorized)
     decision = await api.limits.hit_key(key.tier, key.key_id)
     if not decision.allowed:
+        api.metrics.rate_limited.labels("key").inc()
         raise _too_many(decision)
     if not allows(key.tier, needed):
         raise HTTPException(403, f"this endpoint needs a {needed} key (or higher); this key is {key.tier}")

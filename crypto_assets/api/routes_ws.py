@@ -56,8 +56,10 @@ async def prices_feed(websocket: WebSocket):
         await authorize(api, presented, "trading", client)
         symbols = await _symbols(api, websocket.query_params.get("symbols"))
     except HTTPException as exc:
+        api.metrics.ws_connections.labels("refused").inc()
         await _refuse(websocket, exc.status_code, str(exc.detail))
         return
+    api.metrics.ws_connections.labels("accepted").inc()
     sub = await api.feed.subscribe(symbols)
     leaving = asyncio.create_task(_wait_for_disconnect(websocket))
     try:

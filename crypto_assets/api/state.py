@@ -15,6 +15,7 @@ from crypto_assets.api import queries, render
 from crypto_assets.api.auth import KeyRing
 from crypto_assets.api.cache import ResponseCache
 from crypto_assets.api.feed import PriceFeed
+from crypto_assets.api.metrics import ApiMetrics
 from crypto_assets.api.ratelimit import RateLimits
 from crypto_assets.api.redis_link import RedisLink
 from crypto_assets.api.settings import TOKEN_SECRET_ENV, ApiSettings
@@ -34,6 +35,8 @@ class ApiState:
         self.feed = PriceFeed(self.link, settings.redis_prefix, settings.warehouse_url,
                               poll_interval_s=settings.ws_poll_interval_s, lookback_s=settings.ws_poll_lookback_s,
                               connect_timeout_s=settings.redis_timeout_s)
+        self.metrics = ApiMetrics()
+        self.metrics.watch_feed(self.feed)
         self.token_secret = settings.token_secret or secrets.token_bytes(32)
         if settings.token_secret is None:
             log.warning("%s is not set: page tokens are signed with a random secret of this process, so they stop "
@@ -69,6 +72,8 @@ class ApiState:
         else `compute(*args)` run in a worker thread, cached for the endpoint's TTL."""
         key = self.cache.key(endpoint, params)
         body, generation = await self.cache.get(dataset, key)
+        result = "hit" if body is not None else "miss" if generation is not None else "bypass"
+        self.metrics.cache.labels(endpoint, result).inc()
         if body is not None:
             return Response(body, media_type="application/json", headers={"X-Cache": "hit"})
         body = render.dumps(await run_in_threadpool(compute, *args))
