@@ -62,7 +62,7 @@ def test_replay_range_lands_real_observations_once(url):
     assert cpi.available_at == pd.Timestamp("2024-10-11 05:00", tz="UTC") and cpi.source == "replay:fred"
     assert (first.available_at.dt.tz is not None) and (first.ingested_at.dt.tz is not None)
 
-    assert meta["rows"].value == 7
+    assert meta["run_rows_written"].value == 7  # the ranged run's total; "rows" is per partition
     missing = meta["series_missing"].value
     assert "VIX" in missing and "404" in missing["VIX"] and "DGS10" in missing
     assert set(meta["series_covered"].value) == {"EURUSD", "GOLD", "CPILFESL", "GDP", "WGS10YR"}

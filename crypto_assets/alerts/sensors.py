@@ -5,7 +5,7 @@ row in the warehouse against its policy, see `crypto_assets.freshness`) and the 
 result per asset check, for every dataset of the code location.
 It keeps the states it has already reported in its cursor (JSON), so each change alerts once.
 An alert that a sink failed to deliver keeps its old state in the cursor and is retried next tick.
-Each alert also shows on the sensor's tick in the UI: in the tick's reason and its log.
+Each alert also shows in the UI: a line of the sensor tick's log ("View logs" on the tick).
 
 `run_failure_alert_sensor` is Dagster's run-failure sensor: one alert per failed run.
 """
@@ -107,7 +107,7 @@ def asset_state_alert_sensor(context: dg.SensorEvaluationContext, warehouse: War
     with configured_sinks() as sinks:
         undelivered, errors = deliver(alerts, sinks)
     context.update_cursor(json.dumps(next_cursor(previous, current, undelivered), sort_keys=True))
-    # What was alerted is shown on the tick in the UI (its reason and its log), not only in sinks.
+    # What was alerted is shown in the UI: one line per alert in the tick's log ("View logs").
     for alert in alerts:
         log = context.log.info if alert.level == "resolved" else context.log.warning
         log(f"ALERT {alert.level}: {alert.summary} {json.dumps(alert.details, default=str)}")
@@ -117,17 +117,13 @@ def asset_state_alert_sensor(context: dg.SensorEvaluationContext, warehouse: War
 
 
 def tick_summary(alerts: list[Alert], undelivered: list[Alert], current: dict) -> str:
-    """The tick's reason as the UI lists it: each alert sent, then what is being watched."""
-    sent = [a for a in alerts if a not in undelivered]
-    lines = [f"{len(sent)} alert(s) sent, {len(undelivered)} to retry"]
-    lines += [f"[{a.level}] {a.summary}" for a in sent[:20]]
-    if len(sent) > 20:
-        lines.append(f"... and {len(sent) - 20} more (see the tick's log)")
+    """The tick's reason: how many alerts went out (each is a line of the tick's log) and what is
+    not fresh or failing right now."""
     bad = sorted(f"{k} {v}" for k, v in current["freshness"].items() if v != "PASS")
     failing = sorted(k for k, v in current["checks"].items() if v != "PASSED")
-    lines.append(f"watching {len(current['freshness'])} freshness states (not fresh: {', '.join(bad) or 'none'}), "
-                 f"{len(current['checks'])} check results (failing: {', '.join(failing) or 'none'})")
-    return "\n".join(lines)
+    return (f"{len(alerts) - len(undelivered)} alert(s) sent, {len(undelivered)} to retry (one log line each); "
+            f"watching {len(current['freshness'])} freshness states (not fresh: {', '.join(bad) or 'none'}), "
+            f"{len(current['checks'])} check results (failing: {', '.join(failing) or 'none'})")
 
 
 def _run_label(run: dg.DagsterRun, failed_steps: list[str]) -> str:
