@@ -12,6 +12,7 @@ mode into a temp instance and warehouse: one run meets a 429 then succeeds, one 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -25,6 +26,7 @@ import dagster as dg
 import httpx
 import pandas as pd
 import pytest
+import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.exposition import generate_latest
@@ -286,6 +288,23 @@ def test_prometheus_scrapes_exporter_and_api(scenario, tmp_path):
         assert scalar(base, 'crypto_api_cache_lookups_total{endpoint="prices_current",result="miss"}')[1] == 1
         assert scalar(base, 'crypto_api_rate_limited_total{limit="key"}')[1] == 1
         assert scalar(base, "crypto_api_websocket_clients")[1] == 1
+
+        # Every dashboard panel and alert expression is valid PromQL over these series; the
+        # panels on values present after this scenario return data.
+        dashboard = json.loads((PROJECT_ROOT / "k8s/monitoring/grafana-dashboard.json").read_text())
+        panels = {p["title"]: [t["expr"] for t in p["targets"]] for p in dashboard["panels"]}
+        for title, exprs in panels.items():
+            for expr in exprs:
+                query(base, expr)  # asserts status success
+        for title in ("Platform health", "Health by dataset", "Freshness lag (data time) by dataset",
+                      "Rows in the newest partition", "WebSocket clients"):
+            assert query(base, panels[title][0]), title
+        rules = yaml.safe_load((PROJECT_ROOT / "k8s/monitoring/prometheus-rules.yaml").read_text())
+        for group in rules["groups"]:
+            for rule in group["rules"]:
+                query(base, rule["expr"])
+        fail = query(base, 'crypto_dataset_data_age_seconds >= crypto_dataset_freshness_fail_after_seconds')
+        assert "price_observations" in {r["metric"]["dataset"] for r in fail}  # 2021 data: past the fail window
         assert time.monotonic() < deadline
     exporter_log.close()
 
