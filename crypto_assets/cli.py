@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     inst = sub.add_parser("instance", help="Dagster instance upkeep")
     inst.add_argument("action", choices=["widen-mysql"])
     sub.add_parser("api", help="serve the data API (needs the `api` extra); --new-key TIER mints a key")
-    sub.add_parser("metrics", help="serve Prometheus metrics of the instance and warehouse (--port; needs the `api` extra)")
+    sub.add_parser("metrics", add_help=False,  # its own parser answers --help
+                   help="serve Prometheus metrics of the instance and warehouse (--port; needs the `api` extra)")
     args, rest = parser.parse_known_args(argv)
 
     if args.command == "demo":

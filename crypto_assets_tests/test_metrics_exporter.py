@@ -35,6 +35,7 @@ from crypto_assets.freshness import evaluate
 from crypto_assets.health import datasets_in, health_report
 from crypto_assets.metrics.exporter import collector_for
 from crypto_assets.paths import PROJECT_ROOT
+from crypto_assets.sources.catalog import source_spec
 from crypto_assets.warehouse.store import Warehouse
 from crypto_assets_tests import api_support
 from crypto_assets_tests.metrics_support import HOURS, build_scenario
@@ -133,7 +134,9 @@ def test_exporter_values_equal_what_instance_warehouse_and_health_say(scenario):
     assert value(found, "crypto_source_rate_limited_responses_total", source="coingecko") == 1
     assert value(found, "crypto_source_errors_total", source="coingecko") == 1
     assert value(found, "crypto_source_errors_total", source="yahoo") == 0
-    assert value(found, "crypto_source_request_budget_remaining", source="coingecko") == 2000 - requests
+    budget = source_spec("coingecko").max_requests_per_run
+    assert value(found, "crypto_source_request_budget_per_run", source="coingecko") == budget
+    assert value(found, "crypto_source_request_budget_remaining", source="coingecko") == budget - requests
 
     # Runs: outcome and duration by job and by asset.
     durations = {r.dagster_run.run_id: r.end_time - r.start_time for r in records}
@@ -199,25 +202,41 @@ def query(base: str, expr: str) -> list[dict]:
     return body["data"]["result"]
 
 
-def scalar(base: str, expr: str) -> tuple[float, float]:
-    """(sample time, value) of a query that must give exactly one series."""
-    result = query(base, expr)
+def scalar(base: str, selector: str, agg: str = "") -> float:
+    """The latest scraped value of `selector` (summed with `agg`, e.g. "sum"): exactly one series.
+
+    `last_over_time` reads the last sample even after a slow scrape of this loaded machine timed out
+    (a failed scrape marks every series of the target stale for instant queries)."""
+    expr = f"{agg}(last_over_time({selector}[5m]))"
+    deadline = time.monotonic() + 10
+    while True:
+        result = query(base, expr)
+        if len(result) == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert len(result) == 1, (expr, result)
-    at, text = result[0]["value"]
-    return float(at), float(text)
+    return float(result[0]["value"][1])
+
+
+def nonempty(base: str, expr: str) -> list[dict]:
+    deadline = time.monotonic() + 10
+    while not (result := query(base, expr)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return result
 
 
 def test_prometheus_scrapes_exporter_and_api(scenario, tmp_path):
     prometheus = require_binary("prometheus")
-    deadline = time.monotonic() + 45
+    deadline = time.monotonic() + 50
     exporter_port, api_port, prom_port = (api_support.free_port() for _ in range(3))
     env = {**os.environ, "DAGSTER_HOME": str(scenario.home), "CRYPTO_WAREHOUSE_URL": scenario.warehouse_url,
            "CRYPTO_SOURCE_MODE": "replay", "PYTHONPATH": str(PROJECT_ROOT)}
     config = tmp_path / "prometheus.yml"
     config.write_text(textwrap.dedent(f"""\
         global:
-          scrape_interval: 1s
-          evaluation_interval: 1s
+          scrape_interval: 2s
+          scrape_timeout: 2s
+          evaluation_interval: 2s
         scrape_configs:
           - job_name: crypto-assets-exporter
             static_configs: [{{targets: ["127.0.0.1:{exporter_port}"]}}]
@@ -236,7 +255,7 @@ def test_prometheus_scrapes_exporter_and_api(scenario, tmp_path):
         api_host = stack.enter_context(_api_on(create_app(settings), api_port))
         exporter = stack.enter_context(process(
             [sys.executable, "-m", "crypto_assets.cli", "metrics", "--host", "127.0.0.1", "--port",
-             str(exporter_port), "--min-interval", "0", "--lookback-hours", str(24 * 365 * 20)], env=env,
+             str(exporter_port), "--min-interval", "1", "--lookback-hours", str(24 * 365 * 20)], env=env,
             log=exporter_log))
         prom = stack.enter_context(process(
             [prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
@@ -261,33 +280,36 @@ def test_prometheus_scrapes_exporter_and_api(scenario, tmp_path):
         prices = ok_run_metadata(scenario, "price_observations")
         newest = pd.Timestamp(Warehouse(scenario.warehouse_url).read(_prices_spec(), columns=["observed_at"])
                               .observed_at.max()).timestamp()
-        at, age = scalar(base, 'crypto_dataset_data_age_seconds{dataset="price_observations"}')
-        assert age == pytest.approx(at - newest, abs=5)  # age at the scrape time, on data time
-        assert scalar(base, 'crypto_dataset_freshness_state{dataset="price_observations",state="FAIL"}')[1] == 1
-        assert scalar(base, 'crypto_dataset_newest_partition_rows{dataset="price_observations"}')[1] == \
+        started = time.time()
+        assert scalar(base, 'crypto_dataset_newest_data_timestamp_seconds{dataset="price_observations"}') == \
+            pytest.approx(newest)
+        age = scalar(base, 'crypto_dataset_data_age_seconds{dataset="price_observations"}')
+        assert started - 60 - newest <= age <= time.time() - newest  # measured at a scrape, on data time
+        assert scalar(base, 'crypto_dataset_freshness_state{dataset="price_observations",state="FAIL"}') == 1
+        assert scalar(base, 'crypto_dataset_newest_partition_rows{dataset="price_observations"}') == \
             prices[HOURS[1]]["dagster/row_count"].value
         with dg.DagsterInstance.from_config(str(scenario.home)) as instance:
             from crypto_assets.definitions import defs
 
             report = health_report(instance, datasets_in(defs.resolve_asset_graph()),
                                    warehouse=Warehouse(scenario.warehouse_url))
-        assert scalar(base, "crypto_platform_health_score")[1] == report.score
-        assert scalar(base, 'crypto_source_requests_total{source="coingecko"}')[1] == \
+        assert scalar(base, "crypto_platform_health_score") == report.score
+        assert scalar(base, 'crypto_source_requests_total{source="coingecko"}') == \
             prices[HOURS[1]]["requests_made"].value
-        assert scalar(base, 'crypto_source_rate_limited_responses_total{source="coingecko"}')[1] == 1
-        assert scalar(base, 'crypto_source_errors_total{source="coingecko"}')[1] == 1
-        assert scalar(base, 'sum(crypto_run_duration_seconds_count{status="FAILURE"})')[1] == 1
-        assert scalar(base, 'sum(crypto_run_duration_seconds_count{status="SUCCESS"})')[1] == 2
+        assert scalar(base, 'crypto_source_rate_limited_responses_total{source="coingecko"}') == 1
+        assert scalar(base, 'crypto_source_errors_total{source="coingecko"}') == 1
+        assert scalar(base, 'crypto_run_duration_seconds_count{status="FAILURE"}', "sum") == 1
+        assert scalar(base, 'crypto_run_duration_seconds_count{status="SUCCESS"}', "sum") == 2
 
         # API values.
         route = "/api/v1/prices/current/{symbol}"
-        assert scalar(base, f'crypto_api_requests_total{{route="{route}",status="200"}}')[1] == 3
-        assert scalar(base, f'crypto_api_requests_total{{route="{route}",status="429"}}')[1] == 1
-        assert scalar(base, f'crypto_api_request_duration_seconds_count{{route="{route}",status="200"}}')[1] == 3
-        assert scalar(base, 'crypto_api_cache_lookups_total{endpoint="prices_current",result="hit"}')[1] == 2
-        assert scalar(base, 'crypto_api_cache_lookups_total{endpoint="prices_current",result="miss"}')[1] == 1
-        assert scalar(base, 'crypto_api_rate_limited_total{limit="key"}')[1] == 1
-        assert scalar(base, "crypto_api_websocket_clients")[1] == 1
+        assert scalar(base, f'crypto_api_requests_total{{route="{route}",status="200"}}') == 3
+        assert scalar(base, f'crypto_api_requests_total{{route="{route}",status="429"}}') == 1
+        assert scalar(base, f'crypto_api_request_duration_seconds_count{{route="{route}",status="200"}}') == 3
+        assert scalar(base, 'crypto_api_cache_lookups_total{endpoint="prices_current",result="hit"}') == 2
+        assert scalar(base, 'crypto_api_cache_lookups_total{endpoint="prices_current",result="miss"}') == 1
+        assert scalar(base, 'crypto_api_rate_limited_total{limit="key"}') == 1
+        assert scalar(base, "crypto_api_websocket_clients") == 1
 
         # Every dashboard panel and alert expression is valid PromQL over these series; the
         # panels on values present after this scenario return data.
@@ -298,12 +320,12 @@ def test_prometheus_scrapes_exporter_and_api(scenario, tmp_path):
                 query(base, expr)  # asserts status success
         for title in ("Platform health", "Health by dataset", "Freshness lag (data time) by dataset",
                       "Rows in the newest partition", "WebSocket clients"):
-            assert query(base, panels[title][0]), title
+            assert nonempty(base, panels[title][0]), title
         rules = yaml.safe_load((PROJECT_ROOT / "k8s/monitoring/prometheus-rules.yaml").read_text())
         for group in rules["groups"]:
             for rule in group["rules"]:
                 query(base, rule["expr"])
-        fail = query(base, 'crypto_dataset_data_age_seconds >= crypto_dataset_freshness_fail_after_seconds')
+        fail = nonempty(base, 'crypto_dataset_data_age_seconds >= crypto_dataset_freshness_fail_after_seconds')
         assert "price_observations" in {r["metric"]["dataset"] for r in fail}  # 2021 data: past the fail window
         assert time.monotonic() < deadline
     exporter_log.close()
