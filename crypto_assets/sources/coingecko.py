@@ -18,6 +18,15 @@ from crypto_assets.warehouse.store import to_utc
 MAX_PER_PAGE = 250  # the provider's cap for /coins/markets
 OHLC_DAYS = (1, 7, 14, 30, 90, 180, 365)  # values /coins/{id}/ohlc accepts
 
+# /coins/{id}/market_chart/range chooses the spacing of its points from the LENGTH of the range
+# asked for ("auto-granularity", https://docs.coingecko.com/v3.0.1/reference/coins-id-market-chart-range):
+# 1 day from the current time: 5-minutely; 1 day at any other time, and 2-90 days: hourly;
+# above 90 days: daily (00:00 UTC). So a range is asked for in pieces of at most 90 days,
+# each of which the provider answers hourly (or finer). The `interval=hourly` parameter that
+# would lift this is for paid plans only.
+MARKET_CHART_HOURLY_MAX_RANGE = timedelta(days=90)
+_SERIES_KEYS = ("prices", "market_caps", "total_volumes")
+
 
 class CoinGecko(HttpSource):
     """CoinGecko API (free/demo tier). Set COINGECKO_API_KEY for a demo key."""
@@ -47,18 +56,65 @@ class CoinGecko(HttpSource):
 
     def market_chart_range(self, coin_id: str, start: datetime, end: datetime, *,
                            vs_currency: str = "usd") -> JsonObject:
-        params = {
-            "vs_currency": vs_currency,
-            "from": int(to_utc(start).timestamp()),
-            "to": int(to_utc(end).timestamp()),
-        }
-        return fetch_json(self.client, f"/coins/{coin_id}/market_chart/range", params, subject=f"coin {coin_id}")
+        """Points of [start, end], asked for in pieces of at most 90 days (`market_chart_pieces`)
+        so that the provider answers hourly, merged into one payload of the provider's shape.
+
+        One request per piece, each through the client (rate spacing, request budget, retries).
+        A point on the boundary of two pieces is kept once.
+        """
+        merged = JsonObject({key: [] for key in _SERIES_KEYS})
+        for piece_start, piece_end in market_chart_pieces(start, end):
+            params = {"vs_currency": vs_currency, "from": piece_start, "to": piece_end}
+            payload = fetch_json(self.client, f"/coins/{coin_id}/market_chart/range", params,
+                                 subject=f"coin {coin_id}")
+            _merge_chart(merged, payload)
+            merged.origin = payload.origin
+        return merged
 
     def ohlc(self, coin_id: str, days: int, *, vs_currency: str = "usd") -> JsonArray:
         if days not in OHLC_DAYS:
             raise ValueError(f"ohlc days must be one of {OHLC_DAYS}")
         return fetch_json(self.client, f"/coins/{coin_id}/ohlc", {"vs_currency": vs_currency, "days": days},
                           subject=f"coin {coin_id}", expect=list)
+
+
+def market_chart_pieces(start: datetime, end: datetime,
+                        max_range: timedelta = MARKET_CHART_HOURLY_MAX_RANGE) -> list[tuple[int, int]]:
+    """[start, end] as consecutive (from, to) UNIX-second ranges of at most `max_range` each
+    (consecutive pieces share their boundary second). One piece when the range is short."""
+    first, last = int(to_utc(start).timestamp()), int(to_utc(end).timestamp())
+    step = int(max_range.total_seconds())
+    pieces = []
+    lo = first
+    while True:
+        hi = min(lo + step, last)
+        pieces.append((lo, hi))
+        if hi >= last:
+            return pieces
+        lo = hi
+
+
+def market_chart_requests(start: datetime, end: datetime) -> int:
+    """Requests `CoinGecko.market_chart_range` makes for one coin over [start, end]."""
+    return len(market_chart_pieces(start, end))
+
+
+def _merge_chart(merged: dict, payload: JsonObject) -> None:
+    """Append one piece's series to `merged`, skipping points at or before what earlier pieces
+    already gave (the shared boundary second). A series that is not a list fails the coin."""
+    for key in _SERIES_KEYS:
+        points = payload.get(key)
+        if points is None:
+            continue
+        if not isinstance(points, list):
+            raise payload.origin.error(f"'{key}' is {type(points).__name__}, expected a list of points")
+        done = merged[key]
+        last = done[-1][0] if done and isinstance(done[-1], (list, tuple)) and done[-1] else None
+        for point in points:
+            ts = point[0] if isinstance(point, (list, tuple)) and point else None
+            if last is not None and isinstance(ts, (int, float)) and isinstance(last, (int, float)) and ts <= last:
+                continue
+            done.append(point)
 
 
 def ohlc_days_covering(start: datetime, now: datetime) -> int:

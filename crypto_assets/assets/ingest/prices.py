@@ -20,7 +20,8 @@ from crypto_assets.sources.coingecko import (
     parse_markets,
     parse_ohlc,
 )
-from crypto_assets.tables.prices import OHLCV_BARS, PRICE_OBSERVATIONS
+from crypto_assets.assets.ingest.exchange_bars import merge_exchange_bars
+from crypto_assets.tables.prices import EXCHANGE_CANDLES, OHLCV_BARS, PRICE_OBSERVATIONS
 from crypto_assets.warehouse.resource import WarehouseResource
 from crypto_assets.warehouse.store import utcnow
 
@@ -219,8 +220,11 @@ def resample_observations(observations: pd.DataFrame) -> pd.DataFrame:
     description=(
         "OHLC bars per symbol: observations resampled to 5-minute bars (live) or hourly bars "
         "(history), and optionally the provider's candles from /coins/{id}/ohlc (close-time stamped). "
-        "`interval` and `method` say which; bars with no data are absent, never filled."
+        "`interval` and `method` say which; bars with no data are absent, never filled. Closed exchange "
+        "candles (`exchange_candles`, read from the warehouse: optional, never blocking) are the primary "
+        "1h bars (method=exchange, with volume); see docs/exchanges.md."
     ),
+    deps=["exchange_candles"],
 )
 def ohlcv_bars(
     context: dg.AssetExecutionContext,
@@ -253,6 +257,8 @@ def ohlcv_bars(
                                          method="coingecko_ohlc"))
         bars = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else bars
     bars = bars.assign(source=coingecko.provenance, ingested_at=utcnow())
+    # Exchange candles are the primary bars; CoinGecko's stay where no exchange has the coin.
+    bars, merged = merge_exchange_bars(bars, warehouse.get().read(EXCHANGE_CANDLES, start, end))
     bars = bars[(bars.bar_start >= start) & (bars.bar_start < end)]
     context.add_output_metadata(
         {
@@ -262,6 +268,7 @@ def ohlcv_bars(
             "provider_candles_kept": candles_kept,
             "provider_candles_unfinished_dropped": candles_unfinished,
             "ohlc_failures": dg.MetadataValue.json(failures),
+            **{k: dg.MetadataValue.json(v) if isinstance(v, dict) else v for k, v in merged.items()},
         }
     )
     return bars.sort_values(["symbol", "interval", "bar_start"])[OHLCV_BARS.column_names]
