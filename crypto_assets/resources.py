@@ -12,6 +12,7 @@ from crypto_assets.sentiment.model import SentimentModel
 from crypto_assets.social.reddit import RedditSource
 from crypto_assets.sources.catalog import default_source_mode
 from crypto_assets.sources.coingecko import CoinGecko
+from crypto_assets.sources.exchanges import Exchanges
 from crypto_assets.sources.fred import Fred
 from crypto_assets.sources.onchain import BlockchainCom, DefiLlama
 from crypto_assets.sources.yahoo import YahooFinance
@@ -25,6 +26,7 @@ def build_resources(mode: str | None = None, warehouse_url: str | None = None) -
         "io_manager": WarehouseIOManager(url=warehouse_url),
         "warehouse": WarehouseResource(url=warehouse_url),
         "coingecko": CoinGecko(mode=mode),
+        "exchanges": Exchanges(mode=mode),
         "rss": RssFeeds(mode=mode),
         "guardian": GuardianContent(mode=mode),
         "reddit": RedditSource(mode=mode),

@@ -37,6 +37,8 @@ RUNS = {  # asset -> (partition, range)
     "sentiment_scores": (BUILT_HOUR, None),
     "macro_series": (None, ("2020-01-01", "2020-01-02")),
     "onchain_metrics": (None, ("2022-12-26", "2022-12-30")),
+    # the window the recorded exchange candles cover (binance, kraken, okx: BTC/USDT 1h)
+    "exchange_candles": (None, ("2024-01-30-16:00", "2024-01-30-18:00")),
 }
 
 
@@ -52,7 +54,7 @@ def test_every_asset_materializes_on_the_warehouse(warehouse_url, tmp_path, monk
     graph = ProjectGraph(warehouse_url)
     with dg.instance_for_test() as instance:
         for asset in ("coin_universe", "price_observations", "ohlcv_bars", "technical_indicators", "news_articles",
-                      "social_posts", "macro_series", "onchain_metrics"):
+                      "social_posts", "macro_series", "onchain_metrics", "exchange_candles"):
             partition, range_ = RUNS[asset]
             result = graph.materialize(instance, [asset], partition=partition, range_=range_, raise_on_error=False)
             assert result.success, (asset, [str(e.event_specific_data)[:800] for e in result.all_events
@@ -75,5 +77,5 @@ def test_every_asset_materializes_on_the_warehouse(warehouse_url, tmp_path, monk
     scores = load("sentiment_scores", H1, H1 + pd.Timedelta("1h"), warehouse_url=warehouse_url)
     assert scores.item_id.tolist() == news.article_id.tolist()
     for name in ("coin_universe", "price_observations", "ohlcv_bars", "technical_indicators", "ml_features",
-                 "macro_series", "onchain_metrics"):
+                 "macro_series", "onchain_metrics", "exchange_candles"):
         assert len(load(name, warehouse_url=warehouse_url)) > 0, name

@@ -38,6 +38,7 @@ REFERENCE_FRESHNESS = dg.FreshnessPolicy.time_window(warn_window=timedelta(days=
 HOURLY_DATASETS = (
     "price_observations",
     "ohlcv_bars",
+    "exchange_candles",
     "news_articles",
     "social_posts",
     "sentiment_scores",
@@ -129,7 +130,13 @@ def downstream_condition(parents: Parents = Parents(), hours: int = LOOKBACK_HOU
 AUTOMATION = {
     "coin_universe": reference_condition(),
     "price_observations": live_cron_condition(),
-    "ohlcv_bars": downstream_condition(Parents(required=("price_observations",), triggers=("price_observations",))),
+    "ohlcv_bars": downstream_condition(Parents(required=("price_observations",),
+                                               triggers=("price_observations", "exchange_candles"))),
+    # Exchange candles close on the hour: at :02 fetch the hour that just closed (and the open one,
+    # which has none yet). Optional for ohlcv_bars: an exchange that is down never blocks it.
+    "exchange_candles": (AC.in_latest_time_window(lookback_delta=timedelta(hours=2))
+                         & AC.cron_tick_passed("2 * * * *").since_last_handled()
+                         & ~AC.in_progress()).with_label("hourly at :02: the hour that just closed"),
     "technical_indicators": downstream_condition(),
     # News alone drives sentiment: social posts need Reddit credentials a user may not have.
     "sentiment_scores": downstream_condition(Parents(required=(), any_of=("news_articles", "social_posts"))),

@@ -178,6 +178,15 @@ def make_checks(asset: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
                           "examples": dg.MetadataValue.json(jumps.head(20).astype(str).to_dict("records"))},
             )
 
+    if name == "exchange_candles":
+
+        @check("closes_agree_across_exchanges", "No bar's close differs by more than 1% between exchanges.")
+        def divergence_check(scope: CheckScope, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+            from crypto_assets.assets.ingest.exchange_bars import divergence_result  # noqa: PLC0415
+
+            return divergence_result(_read(warehouse, spec, scope.window,
+                                           ["exchange", "symbol", "interval", "bar_start", "close"]))
+
     if name in QUARANTINING:
 
         @check("quarantine_share", f"At most {QUARANTINE_MAX:.0%} of the input records were rejected.")

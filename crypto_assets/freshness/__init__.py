@@ -35,6 +35,7 @@ PASS, WARN, FAIL, UNKNOWN, NOT_APPLICABLE = "PASS", "WARN", "FAIL", "UNKNOWN", "
 DATA_TIME_COLUMNS: Mapping[str, str] = {
     "price_observations": "observed_at",
     "ohlcv_bars": "bar_end",
+    "exchange_candles": "bar_end",
     "technical_indicators": "bar_end",
     "ml_features": "asof_time",
     "news_articles": "published_at",

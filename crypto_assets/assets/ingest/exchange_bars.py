@@ -1,0 +1,210 @@
+"""`exchange_candles`: closed exchange candles with volume, through ccxt; and how `ohlcv_bars`
+takes them as its primary bars (`merge_exchange_bars`), plus the cross-exchange close check.
+
+Which source wins a bar (documented in docs/exchanges.md):
+1. A coin with at least one exchange candle in the run's window takes its bars of that interval
+   (1h) from exchanges only: per (symbol, interval, bar_start), the candle of the first exchange
+   in the coin's preference list (resources/exchanges.yaml) that has one. Its CoinGecko bars of
+   the same interval are dropped (counted in metadata), so one series never mixes sources
+   bar by bar.
+2. Every other CoinGecko bar stays as it was (`method` coingecko_ohlc / resampled_observations):
+   coins no configured exchange lists, other intervals (5-minute live bars).
+"""
+
+
+from concurrent.futures import ThreadPoolExecutor
+
+import dagster as dg
+import pandas as pd
+
+from crypto_assets.assets.common import SINGLE_RUN, partition_label, window_of
+from crypto_assets.partitions import HOURLY
+from crypto_assets.quality.quarantine import Rejects, numeric_problem
+from crypto_assets.sources.client import SourceError
+from crypto_assets.sources.exchanges import (
+    CANDLE_COLUMNS,
+    INTERVAL_OF,
+    ExchangeCatalog,
+    Exchanges,
+    load_exchange_catalog,
+)
+from crypto_assets.sources.parsing import SourceParseError
+from crypto_assets.tables.prices import EXCHANGE_CANDLES, OHLCV_BARS
+from crypto_assets.warehouse.resource import WarehouseResource
+from crypto_assets.warehouse.store import utcnow
+
+# A 4xx for one market (delisted, unknown, no recording) costs that market; anything else
+# (retries exhausted on 429/5xx, network down) costs that exchange for this run.
+_PER_MARKET_STATUSES = frozenset({400, 404, 422})
+DIVERGENCE_BOUND = 0.01  # closes of one bar on two exchanges more than 1 % apart fail the check
+
+
+def _fetch_exchange(exchanges: Exchanges, name: str, symbols: list[str], catalog: ExchangeCatalog,
+                    start, end, log=None) -> dict:
+    """Everything one exchange gives for the run: candles per mapped coin, counts, gaps, failures."""
+    out = {"frames": [], "markets": {}, "open_dropped": 0, "requests": 0, "gaps": {}, "failures": {},
+           "unlisted": [], "error": None}
+    try:
+        client = exchanges.open(name, log=log)
+        mapping = client.map(symbols, catalog.quotes)
+    except Exception as exc:  # noqa: BLE001 - ccxt raises its own hierarchy; the exchange is out
+        out["error"] = f"{type(exc).__name__}: {exc}"[:500]
+        return out
+    out["unlisted"] = sorted(set(symbols) - set(mapping))
+    for symbol, market in sorted(mapping.items()):
+        out["markets"][symbol] = market.market
+        try:
+            result = client.closed_candles(market, start, end, catalog.timeframe)
+        except SourceError as exc:
+            if isinstance(exc, SourceParseError) or exc.status in _PER_MARKET_STATUSES:
+                out["failures"][symbol] = str(exc)[:300]
+                continue
+            out["error"] = str(exc)[:500]
+            break
+        except Exception as exc:  # noqa: BLE001 - a ccxt error on one market's answer (bad body)
+            out["failures"][symbol] = f"{type(exc).__name__}: {exc}"[:300]
+            continue
+        out["requests"] += result.requests
+        out["open_dropped"] += result.open_dropped
+        if result.gaps:
+            out["gaps"][f"{name}:{symbol}"] = result.gaps
+        if len(result.candles):
+            out["frames"].append(result.candles.assign(source=exchanges.provenance(name)))
+    out["requests"] = client.client.requests_made
+    return out
+
+
+def _validate(candles: pd.DataFrame, rejects: Rejects) -> pd.DataFrame:
+    """Unusable prices and high below low go to quarantine with their reason, never into bars."""
+    keys = ("exchange", "symbol", "bar_start")
+    for col in ("open", "high", "low", "close"):
+        problems = numeric_problem(candles[col])
+        for reason in sorted(set(problems) - {""}):
+            candles = rejects.reject(candles, problems.reindex(candles.index) == reason, f"{col}: {reason}",
+                                     key_cols=keys, time_col="bar_start")
+    bad_range = (candles.high < candles.low) | (candles.high < candles[["open", "close"]].max(axis=1)) | (
+        candles.low > candles[["open", "close"]].min(axis=1))
+    candles = rejects.reject(candles, bad_range, "high/low do not contain open and close", key_cols=keys,
+                             time_col="bar_start")
+    negative_volume = candles.volume < 0
+    return rejects.reject(candles, negative_volume, "negative volume", key_cols=keys, time_col="bar_start")
+
+
+@dg.asset(
+    partitions_def=HOURLY,
+    backfill_policy=SINGLE_RUN,
+    group_name="ingest",
+    pool="exchanges",
+    kinds={"python", "sql"},
+    description=(
+        "Closed 1h candles with traded volume per (exchange, symbol) from binance, coinbase, kraken, okx and "
+        "bybit through ccxt (public endpoints, no keys; exchanges and per-coin order in resources/exchanges.yaml). "
+        "The open candle is dropped and counted; missing candles are listed per (exchange, symbol). An exchange "
+        "that is down or blocked costs its own candles only (metadata `exchange_errors`), never the run."
+    ),
+)
+def exchange_candles(
+    context: dg.AssetExecutionContext,
+    coin_universe: pd.DataFrame,
+    exchanges: Exchanges,
+    warehouse: WarehouseResource,
+) -> pd.DataFrame:
+    window = window_of(context)
+    start, end = pd.Timestamp(window.start), pd.Timestamp(window.end)
+    catalog = exchanges.catalog()
+    symbols = sorted(coin_universe.symbol.dropna().unique())
+    per_exchange: dict[str, list[str]] = {}
+    for symbol in symbols:
+        for name in catalog.preference_for(symbol):
+            per_exchange.setdefault(name, []).append(symbol)
+    # One thread per exchange: exchanges run side by side, each one's requests in sequence at
+    # its own spacing (resources/sources.yaml), so no exchange sees more than its budget.
+    with ThreadPoolExecutor(max_workers=max(1, len(per_exchange))) as pool:
+        futures = {name: pool.submit(_fetch_exchange, exchanges, name, syms, catalog, start, end, context.log.info)
+                   for name, syms in per_exchange.items()}
+        results = {name: f.result() for name, f in futures.items()}
+    frames = [frame for r in results.values() for frame in r["frames"]]
+    candles = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*CANDLE_COLUMNS, "source"])
+    rejects = Rejects("exchange_candles", "exchanges" if exchanges.mode == "live" else "replay:exchanges")
+    candles = _validate(candles, rejects) if len(candles) else candles
+    candles = candles[(candles.bar_start >= start) & (candles.bar_start < end)]
+    candles = candles.assign(interval=INTERVAL_OF[catalog.timeframe], ingested_at=utcnow())
+    rejects.write(warehouse.get(), start, end)
+    context.add_output_metadata({
+        "partition": partition_label(context),
+        "candles_by_exchange": dg.MetadataValue.json(candles.groupby("exchange").size().astype(int).to_dict()),
+        "open_candles_dropped": dg.MetadataValue.json({n: r["open_dropped"] for n, r in results.items()}),
+        "markets": dg.MetadataValue.json({n: r["markets"] for n, r in results.items()}),
+        "not_listed": dg.MetadataValue.json({n: r["unlisted"] for n, r in results.items() if r["unlisted"]}),
+        "gaps": dg.MetadataValue.json({k: v for r in results.values() for k, v in r["gaps"].items()}),
+        "market_failures": dg.MetadataValue.json({n: r["failures"] for n, r in results.items() if r["failures"]}),
+        "exchange_errors": dg.MetadataValue.json({n: r["error"] for n, r in results.items() if r["error"]}),
+        "requests_by_exchange": dg.MetadataValue.json({n: r["requests"] for n, r in results.items()}),
+        "rows_quarantined": len(rejects),
+        "quarantine_by_reason": dg.MetadataValue.json(rejects.by_reason()),
+        "symbols_covered": int(candles.symbol.nunique()),
+    })
+    return candles.sort_values(["exchange", "symbol", "bar_start"])[EXCHANGE_CANDLES.column_names]
+
+
+def merge_exchange_bars(bars: pd.DataFrame, candles: "pd.DataFrame | None",
+                        catalog: "ExchangeCatalog | None" = None) -> tuple[pd.DataFrame, dict]:
+    """CoinGecko bars + exchange candles -> one row per (symbol, interval, bar_start); see the
+    module docstring for which wins. Returns the bars (every OHLCV_BARS column) and metadata."""
+    catalog = catalog or load_exchange_catalog()
+    for col in ("exchange", "quote", "quote_volume", "trade_count"):
+        if col not in bars.columns:
+            bars = bars.assign(**{col: pd.NA if col in ("exchange", "quote") else float("nan")})
+    if candles is None or candles.empty:
+        return bars, {"bars_by_method": _by_method(bars), "exchange_bars_by_exchange": {}, "fallback_bars_replaced": 0}
+    ranked = candles.assign(rank=[
+        (catalog.preference_for(s).index(e) if e in catalog.preference_for(s) else len(catalog.exchanges))
+        for s, e in zip(candles.symbol, candles.exchange)])
+    best = (ranked.sort_values(["symbol", "interval", "bar_start", "rank", "exchange"])
+            .drop_duplicates(["symbol", "interval", "bar_start"], keep="first"))
+    exchange_bars = best.assign(method="exchange", n_observations=pd.NA).drop(columns=["rank", "market"])
+    covered = set(zip(exchange_bars.symbol, exchange_bars.interval))
+    replaced = pd.Series([(s, i) in covered for s, i in zip(bars.symbol, bars.interval)], index=bars.index,
+                         dtype=bool)
+    kept = bars[~replaced]
+    merged = pd.concat([f for f in (kept, exchange_bars[[c for c in OHLCV_BARS.column_names]]) if len(f)],
+                       ignore_index=True)
+    return merged, {
+        "bars_by_method": _by_method(merged),
+        "exchange_bars_by_exchange": exchange_bars.groupby("exchange").size().astype(int).to_dict(),
+        "fallback_bars_replaced": int(replaced.sum()),
+    }
+
+
+def _by_method(bars: pd.DataFrame) -> dict:
+    return bars.groupby("method").size().astype(int).to_dict() if len(bars) else {}
+
+
+def close_divergence(candles: pd.DataFrame, bound: float = DIVERGENCE_BOUND) -> pd.DataFrame:
+    """Per (symbol, interval, bar_start) seen on two or more exchanges: the spread of closes
+    (max/min - 1) where it exceeds `bound`. Quotes differ (USDT vs USD), so the bound is wider
+    than a stablecoin's usual deviation from its peg."""
+    if candles.empty:
+        return pd.DataFrame(columns=["symbol", "interval", "bar_start", "exchanges", "spread"])
+    grouped = candles.groupby(["symbol", "interval", "bar_start"])
+    stats = grouped.close.agg(["min", "max", "count"]).reset_index()
+    stats["spread"] = stats["max"] / stats["min"] - 1
+    names = grouped.exchange.agg(lambda s: ",".join(sorted(s))).reset_index(drop=True)
+    stats["exchanges"] = names.values
+    return stats[(stats["count"] >= 2) & (stats.spread > bound)][
+        ["symbol", "interval", "bar_start", "exchanges", "spread"]]
+
+
+def divergence_result(candles: pd.DataFrame, bound: float = DIVERGENCE_BOUND) -> dg.AssetCheckResult:
+    """The `closes_agree_across_exchanges` check (checks/data_checks.py) on the candles of its window."""
+    diverging = close_divergence(candles, bound)
+    shown = diverging.head(50).assign(bar_start=lambda f: f.bar_start.astype(str)).to_dict("records")
+    return dg.AssetCheckResult(
+        passed=diverging.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{len(diverging)} bars with closes more than {bound:.0%} apart across exchanges",
+        metadata={"diverging_bars": len(diverging), "examples": dg.MetadataValue.json(shown), "bound": bound},
+    )
+
+
+ASSETS = [exchange_candles]

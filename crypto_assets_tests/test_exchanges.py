@@ -1,0 +1,232 @@
+"""Exchange candles through ccxt, on recorded real exchange payloads.
+
+The recordings (crypto_assets_tests/data/exchanges/, see SOURCES.md there) are ccxt's own static
+test cases: the exchange's raw answer and ccxt's expected parsed result. ccxt does the parsing;
+these tests check that it runs through the project's HTTP client and replay, and what the
+project adds: open-candle dropping, paging, gaps, extras, preference, merge and divergence.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from crypto_assets.assets.ingest.exchange_bars import close_divergence, merge_exchange_bars
+from crypto_assets.sources.client import SourceError
+from crypto_assets.sources.exchanges import Exchanges, Market, load_exchange_catalog, map_markets, raw_extras
+
+DATA = Path(__file__).parent / "data" / "exchanges"
+UTC = "UTC"
+T16 = pd.Timestamp("2024-01-30 16:00", tz=UTC)
+
+
+def case(name: str) -> dict:
+    return json.loads((DATA / f"{name}.json").read_text())
+
+
+def serve(body, status: int = 200, headers: dict | None = None, seen: list | None = None) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if seen is not None:
+            seen.append(request)
+        return httpx.Response(status, json=body, headers=headers or {})
+    return httpx.MockTransport(handler)
+
+
+OHLCV_CASES = [
+    ("binance", "binance__fetchOHLCV__0_spot_1h"),
+    ("kraken", "kraken__fetchOHLCV__0"),
+    ("okx", "okx__fetchOHLCV__0_spot_1h"),
+    ("bybit", "bybit__fetchOHLCV__0_swap_1h"),
+]
+
+
+@pytest.mark.parametrize(("exchange", "name"), OHLCV_CASES)
+def test_ccxt_parses_each_recorded_answer_through_the_project_client(exchange, name):
+    """ccxt's fetch_ohlcv with the case's own input, its HTTP answered by the recorded body through
+    our SourceClient adapter, gives exactly ccxt's expected parsed result."""
+    c = case(name)
+    client = Exchanges(mode="replay").open(exchange, transport=serve(c["httpResponse"]))
+    client.markets()  # the replay market list (resources/replay/<exchange>/markets.yaml)
+    symbol, timeframe, since, limit = c["input"]
+    assert client.ccxt.fetch_ohlcv(symbol, timeframe, since, limit) == c["parsedResponse"]
+    assert client.client.requests_made == 1
+
+
+@pytest.mark.parametrize(("exchange", "name"), OHLCV_CASES)
+def test_closed_candles_on_replay_equal_ccxts_expectation(exchange, name):
+    c = case(name)
+    client = Exchanges(mode="replay").open(exchange)
+    market = Market(exchange, "BTC", c["input"][0], "USDT")
+    result = client.closed_candles(market, T16, T16 + pd.Timedelta(hours=3))
+    got = result.candles[["open", "high", "low", "close", "volume"]].values.tolist()
+    expected = [row[1:6] for row in c["parsedResponse"] if T16.value // 10**6 <= row[0] < (T16.value // 10**6) + 3 * 3_600_000]
+    assert got == expected
+    assert list(result.candles.bar_start) == [T16 + pd.Timedelta(hours=h) for h in range(3)]
+    assert result.gaps == []
+
+
+def test_kraken_open_candle_is_dropped_and_counted():
+    # Kraken's last OHLC row is the uncommitted candle (2024-02-01 15:00 in the recording).
+    client = Exchanges(mode="replay").open("kraken")
+    result = client.closed_candles(Market("kraken", "BTC", "BTC/USDT", "USDT"), T16, T16 + pd.Timedelta(days=3),
+                                   now=pd.Timestamp("2024-02-01 15:30", tz=UTC))
+    assert result.open_dropped == 1
+    assert pd.Timestamp("2024-02-01 15:00", tz=UTC) not in set(result.candles.bar_start)
+    assert result.candles.bar_start.max() == pd.Timestamp("2024-01-30 19:00", tz=UTC)
+    # Everything after 19:00 up to the last closed hour before `now` is a listed gap.
+    assert result.gaps == [["2024-01-30T20:00:00+00:00", "2024-02-01T14:00:00+00:00"]]
+    assert list(result.candles.trade_count) == [126, 127, 434, 137]  # Kraken's `count` field
+
+
+def test_candle_not_closed_at_answer_time_is_dropped():
+    client = Exchanges(mode="replay").open("binance")
+    result = client.closed_candles(Market("binance", "BTC", "BTC/USDT", "USDT"), T16, T16 + pd.Timedelta(hours=3),
+                                   now=pd.Timestamp("2024-01-30 17:30", tz=UTC))
+    assert list(result.candles.bar_start) == [T16]
+    assert result.open_dropped == 1
+
+
+def test_okx_unconfirmed_candle_is_dropped():
+    body = case("okx__fetchOHLCV__0_spot_1h")["httpResponse"]
+    body = {**body, "data": [[*body["data"][0][:8], "0"], *body["data"][1:]]}  # newest row marked open
+    client = Exchanges(mode="replay").open("okx", transport=serve(body))
+    client.markets()
+    result = client.closed_candles(Market("okx", "BTC", "BTC/USDT", "USDT"), T16, T16 + pd.Timedelta(hours=3))
+    assert list(result.candles.bar_start) == [T16, T16 + pd.Timedelta(hours=1)]
+    assert result.open_dropped == 1
+
+
+def test_binance_extras_are_the_raw_quote_volume_and_trade_count():
+    raw = case("binance__fetchOHLCV__0_spot_1h")["httpResponse"]
+    client = Exchanges(mode="replay").open("binance")
+    result = client.closed_candles(Market("binance", "BTC", "BTC/USDT", "USDT"), T16, T16 + pd.Timedelta(hours=3))
+    assert list(result.candles.quote_volume) == [float(r[7]) for r in raw]
+    assert list(result.candles.trade_count) == [r[8] for r in raw]
+    assert raw_extras("binance", {"unexpected": "shape"}) == {}
+
+
+def test_paging_stays_within_the_limit_and_covers_the_window(tmp_path):
+    """With a 1-candle limit, three requests page through the recorded klines by `startTime`."""
+    rows = case("binance__fetchOHLCV__0_spot_1h")["httpResponse"]
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        since, limit = int(request.url.params["startTime"]), int(request.url.params["limit"])
+        return httpx.Response(200, json=[r for r in rows if r[0] >= since][:limit])
+
+    catalog = Path(__file__).parents[1] / "resources" / "exchanges.yaml"
+    small = tmp_path / "exchanges.yaml"
+    small.write_text(catalog.read_text().replace("max_candles_per_request: 1000     # GET /api/v3/klines",
+                                                 "max_candles_per_request: 1     # GET /api/v3/klines"))
+    client = Exchanges(mode="replay", catalog_path=str(small)).open("binance", transport=httpx.MockTransport(handler))
+    client.markets()
+    result = client.closed_candles(Market("binance", "BTC", "BTC/USDT", "USDT"), T16, T16 + pd.Timedelta(hours=3))
+    assert len(result.candles) == 3 and result.requests == 3
+    assert [int(r.url.params["limit"]) for r in seen] == [1, 1, 1]
+    assert [int(r.url.params["startTime"]) for r in seen] == [rows[0][0], rows[1][0], rows[2][0]]
+
+
+def test_gaps_are_listed_per_exchange_and_symbol():
+    client = Exchanges(mode="replay").open("binance")
+    result = client.closed_candles(Market("binance", "BTC", "BTC/USDT", "USDT"), T16, T16 + pd.Timedelta(hours=6))
+    assert result.gaps == [["2024-01-30T19:00:00+00:00", "2024-01-30T21:00:00+00:00"]]
+
+
+def test_429_is_retried_honouring_retry_after():
+    body = case("binance__fetchOHLCV__0_spot_1h")["httpResponse"]
+    answers = [httpx.Response(429, json={"code": -1003}, headers={"Retry-After": "3"}), httpx.Response(200, json=body)]
+    waits: list[float] = []
+    client = Exchanges(mode="replay").open("binance", transport=httpx.MockTransport(lambda r: answers.pop(0)),
+                                           sleep=waits.append)
+    client.markets()
+    result = client.closed_candles(Market("binance", "BTC", "BTC/USDT", "USDT"), T16, T16 + pd.Timedelta(hours=3))
+    assert len(result.candles) == 3
+    assert client.client.retries_made == 1 and 3.0 in waits
+
+
+def test_a_source_that_stays_down_fails_naming_the_exchange():
+    client = Exchanges(mode="replay").open("binance", transport=serve({"msg": "down"}, status=503),
+                                           sleep=lambda _s: None)
+    client.markets()
+    with pytest.raises(SourceError, match="binance: failed after 5 attempts"):
+        client.closed_candles(Market("binance", "BTC", "BTC/USDT", "USDT"), T16, T16 + pd.Timedelta(hours=1))
+
+
+def test_market_mapping_follows_the_quote_order_and_stores_the_quote():
+    markets = [
+        {"symbol": "BTC/USDC", "base": "BTC", "quote": "USDC", "spot": True},
+        {"symbol": "BTC/USD", "base": "BTC", "quote": "USD", "spot": True},
+        {"symbol": "ETH/USDT:USDT", "base": "ETH", "quote": "USDT", "spot": False},
+        {"symbol": "SOL/USDT", "base": "SOL", "quote": "USDT", "spot": True, "active": False},
+    ]
+    mapping = map_markets(markets, "kraken", ["BTC", "ETH", "SOL"], ("USDT", "USD", "USDC"))
+    assert mapping == {"BTC": Market("kraken", "BTC", "BTC/USD", "USD")}
+
+
+def test_preference_per_symbol_is_configuration(tmp_path):
+    path = tmp_path / "exchanges.yaml"
+    text = (Path(__file__).parents[1] / "resources" / "exchanges.yaml").read_text()
+    path.write_text(text.replace("symbols: {}", "symbols: {BTC: [kraken, okx]}"))
+    catalog = load_exchange_catalog(path)
+    assert catalog.preference_for("BTC") == ("kraken", "okx")
+    assert catalog.preference_for("ETH") == ("binance", "coinbase", "kraken", "okx", "bybit")
+    path.write_text(text.replace("symbols: {}", "symbols: {BTC: [nowhere]}"))
+    with pytest.raises(ValueError, match="nowhere"):
+        load_exchange_catalog(path)
+
+
+def _candles(exchange: str, closes: list[float]) -> pd.DataFrame:
+    starts = [T16 + pd.Timedelta(hours=h) for h in range(len(closes))]
+    return pd.DataFrame({"exchange": exchange, "market": "BTC/USDT", "symbol": "BTC", "quote": "USDT",
+                         "interval": "1h", "bar_start": starts, "bar_end": [s + pd.Timedelta(hours=1) for s in starts],
+                         "open": closes, "high": closes, "low": closes, "close": closes, "volume": 1.0,
+                         "quote_volume": float("nan"), "trade_count": float("nan"), "source": f"replay:{exchange}",
+                         "ingested_at": T16})
+
+
+def test_merge_prefers_the_first_exchange_and_drops_the_coingecko_series_it_replaces():
+    catalog = load_exchange_catalog()
+    kraken = _candles("kraken", [43485.0, 43409.5, 43386.6, 43539.7])
+    binance = _candles("binance", [43488.71, 43374.8, 43361.11])
+    fallback = pd.DataFrame({"symbol": ["BTC", "BTC", "ETH"], "bar_start": [T16, T16, T16],
+                             "interval": ["1h", "5min", "1h"], "bar_end": [T16 + pd.Timedelta("1h")] * 3,
+                             "open": 1.0, "high": 1.0, "low": 1.0, "close": [43000.0, 43001.0, 2300.0],
+                             "volume": float("nan"), "n_observations": 3, "method": "resampled_observations",
+                             "source": "replay:coingecko", "ingested_at": T16})
+    merged, meta = merge_exchange_bars(fallback, pd.concat([kraken, binance]), catalog)
+    one_h = merged[(merged.symbol == "BTC") & (merged.interval == "1h")].sort_values("bar_start")
+    assert list(one_h.exchange) == ["binance", "binance", "binance", "kraken"]  # binance first, kraken fills 19:00
+    assert list(one_h.method) == ["exchange"] * 4
+    assert not merged.duplicated(["symbol", "interval", "bar_start"]).any()
+    # The BTC 5-minute bar and the ETH bar (no exchange lists ETH here) stay, labelled.
+    rest = merged[merged.method != "exchange"]
+    assert sorted(zip(rest.symbol, rest.interval)) == [("BTC", "5min"), ("ETH", "1h")]
+    assert meta["fallback_bars_replaced"] == 1
+    # Deterministic: the input order does not matter.
+    again, _ = merge_exchange_bars(fallback, pd.concat([binance, kraken]).iloc[::-1], catalog)
+    key = ["symbol", "interval", "bar_start"]
+    assert again.sort_values(key).reset_index(drop=True)[["exchange", "close"]].equals(
+        merged.sort_values(key).reset_index(drop=True)[["exchange", "close"]])
+
+
+def test_divergence_check_flags_only_bars_beyond_the_bound():
+    # The recorded closes of Binance and Kraken agree within 0.1 %.
+    agree = pd.concat([_candles("binance", [43488.71, 43374.8]), _candles("kraken", [43485.0, 43409.5])])
+    assert close_divergence(agree).empty
+    off = pd.concat([_candles("binance", [43488.71, 43374.8]), _candles("kraken", [43485.0, 45000.0])])
+    flagged = close_divergence(off)
+    assert list(flagged.bar_start) == [T16 + pd.Timedelta(hours=1)]
+    assert flagged.exchanges.iloc[0] == "binance,kraken"
+
+
+def test_import_crypto_assets_does_not_import_ccxt():
+    code = ("import sys, crypto_assets, crypto_assets.definitions; "
+            "assert 'ccxt' not in sys.modules and 'torch' not in sys.modules, 'heavy import'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
