@@ -11,7 +11,7 @@ from crypto_assets import load
 from crypto_assets.features.dictionary import ALL_COLUMNS, DOC_PATH, FEATURE_NAMES, render_data_dictionary
 from crypto_assets.tables import table
 from crypto_assets.warehouse.resource import get_warehouse
-from crypto_assets_tests.graph_helpers import ProjectGraph
+from crypto_assets_tests.graph_helpers import ProjectGraph, row_counts_by_partition
 
 HOURS = ("2021-05-15-10:00", "2021-05-15-12:00")  # inside the recorded replay window
 START, END = pd.Timestamp("2021-05-15 10:00", tz="UTC"), pd.Timestamp("2021-05-15 13:00", tz="UTC")
@@ -40,7 +40,8 @@ def test_rows_are_symbols_times_bars_without_duplicates_and_rerun_is_idempotent(
         assert set(features.symbol) == set(bars.symbol)
         assert (features.asof_time >= features.bar_start).all()
         metadata = first.asset_materializations_for_node("ml_features")[0].metadata
-        assert metadata["rows"].value == len(features)
+        assert metadata["run_rows_written"].value == len(features)
+        assert sum(row_counts_by_partition(first, "ml_features").values()) == len(features)
 
         graph.materialize(instance, ["ml_features"], range_=HOURS)  # the same range again
         again = load("ml_features", START, END, warehouse_url=warehouse_url)

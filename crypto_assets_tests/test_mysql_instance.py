@@ -8,7 +8,6 @@ these tests independent of the project's graph.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import uuid
@@ -21,13 +20,13 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from dagster._core.definitions.freshness import FreshnessState
-from dagster._core.loader import LoadingContextForTest
 from dagster._core.storage.dagster_run import DagsterRun
 from dagster._core.test_utils import freeze_time
-from dagster._daemon.freshness import FreshnessDaemon
 from dagster._time import get_current_datetime
 
 from crypto_assets.deploy import mysql_instance
+from crypto_assets.freshness import DataFreshness, state_for
+from crypto_assets.freshness.sensor import publish_states
 from crypto_assets.deploy.mysql_instance import BODY_COLUMNS, widen_mysql_instance_columns
 from crypto_assets.paths import PROJECT_ROOT
 from crypto_assets.sources.catalog import source_specs
@@ -111,10 +110,13 @@ def hourly_rows(context) -> dg.MaterializeResult:
     )
 
 
-def evaluate_freshness(instance: dg.DagsterInstance) -> FreshnessState:
-    """One FreshnessDaemon evaluation of `hourly_rows`, in process (no code server)."""
-    node = dg.Definitions(assets=[hourly_rows]).resolve_asset_graph().get(hourly_rows.key)
-    asyncio.run(FreshnessDaemon()._evaluate_asset(LoadingContextForTest(instance), node))  # noqa: SLF001
+def record_freshness(instance: dg.DagsterInstance, lag: timedelta, now) -> FreshnessState:
+    """What data_freshness_sensor does for `hourly_rows` when its newest data is `lag` old: record the
+    state (2 h warn / 4 h fail), then read it back from the instance's storage."""
+    state = state_for(lag, timedelta(hours=2), timedelta(hours=4))
+    with freeze_time(now):
+        publish_states(instance, {hourly_rows.key: DataFreshness("hourly_rows", state, now - lag, lag,
+                                                                 timedelta(hours=2), timedelta(hours=4))}, now)
     return instance.get_freshness_state_records([hourly_rows.key])[hourly_rows.key].freshness_state
 
 
@@ -125,7 +127,8 @@ def test_instance_runs_partitions_backfill_checks_and_freshness_on_mysql(tmp_pat
     with throwaway_database() as db_url, instance_on(db_url, tmp_path) as instance:
         # The yaml's env sources reached dagster-mysql unchanged, empty password included.
         assert instance.run_storage.mysql_url.endswith(f"@{db_url.host}:{db_url.port or 3306}/{db_url.database}")
-        assert instance.get_settings("freshness") == {"enabled": True}
+        # Dagster's freshness daemon is off: data_freshness_sensor records the states.
+        assert instance.get_settings("freshness") == {"enabled": False}
 
         single = dg.materialize([hourly_rows], instance=instance, partition_key="2026-01-02-05:00")
         assert single.success
@@ -158,12 +161,10 @@ def test_instance_runs_partitions_backfill_checks_and_freshness_on_mysql(tmp_pat
         assert latest.event.dagster_event.event_specific_data.metadata["rows"].value == 60
 
         now = get_current_datetime()
-        assert evaluate_freshness(instance) == FreshnessState.PASS
-        with freeze_time(now + timedelta(hours=3)):
-            assert evaluate_freshness(instance) == FreshnessState.WARN
-        with freeze_time(now + timedelta(hours=5)):
-            assert evaluate_freshness(instance) == FreshnessState.FAIL
-        # The state record persisted in MySQL, as the alert sensor reads it.
+        assert record_freshness(instance, timedelta(minutes=10), now) == FreshnessState.PASS
+        assert record_freshness(instance, timedelta(hours=3), now + timedelta(hours=3)) == FreshnessState.WARN
+        assert record_freshness(instance, timedelta(hours=5), now + timedelta(hours=5)) == FreshnessState.FAIL
+        # The state record persisted in MySQL, as the UI and the alert sensor read it.
         record = instance.get_freshness_state_records([hourly_rows.key])[hourly_rows.key]
         assert record.freshness_state == FreshnessState.FAIL
         assert record.updated_at.timestamp() >= (now + timedelta(hours=5)).timestamp() - 1
@@ -232,6 +233,6 @@ def test_kubernetes_instance_config_migrates_and_widens_on_mysql(tmp_path):
         instance.upgrade()
         assert mysql_instance.main([]) == 0
         assert mysql_instance.narrow_columns(db_url.render_as_string(hide_password=False)) == []
-        assert instance.get_settings("freshness") == {"enabled": True}
+        assert instance.get_settings("freshness") == {"enabled": False}
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
         assert instance.get_ref().run_launcher_data.class_name == "K8sRunLauncher"
