@@ -11,10 +11,12 @@ from crypto_assets.assets.common import SINGLE_RUN, partition_label, window_of
 from crypto_assets.partitions import HOURLY
 from crypto_assets.quality.plausibility import REFERENCE_LOOKBACK, implausible_prices
 from crypto_assets.quality.quarantine import Rejects, numeric_problem
-from crypto_assets.sources.client import SourceError
+from crypto_assets.sources.client import SourceBudgetExceeded, SourceError
 from crypto_assets.sources.parsing import SourceParseError
 from crypto_assets.sources.coingecko import (
+    MARKET_CHART_HOURLY_MAX_RANGE,
     CoinGecko,
+    market_chart_requests,
     ohlc_days_covering,
     parse_market_chart,
     parse_markets,
@@ -82,9 +84,30 @@ def _snapshot(coingecko: CoinGecko, universe: pd.DataFrame, rejects: Rejects) ->
     return raw
 
 
+def _check_request_budget(coingecko: CoinGecko, coins: int, start: datetime, end: datetime) -> None:
+    """Fail before the first request when the window's pieces for every coin exceed what is
+    left of the run's request budget (resources/sources.yaml), instead of failing half-way."""
+    cap = coingecko.client.spec.max_requests_per_run
+    per_coin = market_chart_requests(start, end)
+    needed, left = per_coin * coins, (cap - coingecko.client.requests_made if cap is not None else None)
+    if left is None or needed <= left:
+        return
+    days_per_run = max(1, left // max(coins, 1)) * MARKET_CHART_HOURLY_MAX_RANGE.days
+    raise coingecko.client.error(
+        "/coins/{id}/market_chart/range",
+        f"this window needs {needed} requests ({coins} coins x {per_coin} pieces of at most "
+        f"{MARKET_CHART_HOURLY_MAX_RANGE.days} days, the longest range CoinGecko answers hourly), more than the "
+        f"{left} left of the run's budget of {cap} (max_requests_per_run); backfill at most {days_per_run} days "
+        "per run",
+        kind=SourceBudgetExceeded,
+    )
+
+
 def _history(coingecko: CoinGecko, universe: pd.DataFrame, start: datetime, end: datetime,
              failures: dict[str, str]) -> pd.DataFrame:
-    """Points from /coins/{id}/market_chart/range, one request per coin for the whole window."""
+    """Points from /coins/{id}/market_chart/range: per coin, the window in pieces of at most 90
+    days (hourly points; a longer range would be answered with daily ones)."""
+    _check_request_budget(coingecko, sum(isinstance(c, str) and c != "" for c in universe.coingecko_id), start, end)
     frames = []
     for symbol, coin_id in zip(universe.symbol, universe.coingecko_id):
         if not coin_id:
@@ -179,23 +202,90 @@ class OhlcvBarsConfig(dg.Config):
     """Also fetch the provider's candles from /coins/{id}/ohlc (one request per coin)."""
 
 
-def bar_interval_for(times: pd.Series) -> str:
-    """5-minute bars for dense (live or last-day) observations, hourly bars for sparser history."""
+# Observations -> bars: the interval the observations' spacing supports, and when it supports none.
+MAX_5MIN_SPACING = pd.Timedelta(minutes=6)
+# CoinGecko's hourly points drift (15:04, then 16:34 in the recorded 30-day chart): up to 90 min is hourly.
+MAX_1H_SPACING = pd.Timedelta(minutes=90)
+# An observation with no other one of its coin within this time makes no bar (judged with the
+# stored observations around the run's window too).
+ISOLATION = pd.Timedelta(hours=6)
+TOO_SPARSE = "observations too sparse for bars"  # quarantine reasons (`ohlcv_bars`)
+ISOLATED = "isolated observation"
+
+
+def bar_interval_for(times: pd.Series) -> str | None:
+    """5-minute bars for dense (live or last-day) observations, hourly bars for hourly history,
+    None for sparser points (daily ones), which no bar interval we build describes.
+
+    A single observation has no spacing of its own: hourly (its neighbours judge it, see
+    `resample_observations`)."""
     spacing = times.sort_values().diff().median()
-    return "5min" if pd.notna(spacing) and spacing <= pd.Timedelta(minutes=6) else "1h"
+    if pd.isna(spacing) or MAX_5MIN_SPACING < spacing <= MAX_1H_SPACING:
+        return "1h"
+    return "5min" if spacing <= MAX_5MIN_SPACING else None
 
 
-def resample_observations(observations: pd.DataFrame) -> pd.DataFrame:
+def _nearest_other(times: pd.Series, known: pd.Series) -> pd.Series:
+    """Per time, the distance to the nearest OTHER known time of the same coin (NaT if none)."""
+    ordered = pd.Series(sorted(set(known)), dtype=known.dtype) if len(known) else known
+    values = ordered.to_numpy()
+    pos = values.searchsorted(times.to_numpy())
+    out = []
+    for t, i in zip(times.to_numpy(), pos):
+        gaps = [abs(t - values[j]) for j in (i - 1, i, i + 1) if 0 <= j < len(values) and values[j] != t]
+        out.append(min(gaps) if gaps else pd.NaT)
+    return pd.Series(pd.to_timedelta(out), index=times.index)
+
+
+def _stored_neighbours(warehouse: WarehouseResource, observations: pd.DataFrame, start, end) -> pd.DataFrame:
+    """Stored observations within ISOLATION around the window, of the coins that have an
+    observation without another one within ISOLATION inside the run's own input (e.g. the one
+    point of an hourly partition): what judges whether that observation is isolated."""
+    if observations.empty:
+        return observations[["symbol", "observed_at"]]
+    obs = observations[["symbol", "observed_at"]]
+    lone = set()
+    for symbol, part in obs.groupby("symbol"):
+        nearest = _nearest_other(part.observed_at, part.observed_at)
+        if (nearest.isna() | (nearest > ISOLATION)).any():
+            lone.add(symbol)
+    if not lone:
+        return obs.iloc[0:0]
+    return warehouse.get().read(PRICE_OBSERVATIONS, start - ISOLATION, end + ISOLATION,
+                                columns=["symbol", "observed_at"], filters={"symbol": sorted(lone)})
+
+
+def resample_observations(observations: pd.DataFrame, rejects: Rejects | None = None,
+                          neighbours: pd.DataFrame | None = None) -> pd.DataFrame:
     """Observations -> bars: open/high/low/close = first/max/min/last price inside the bar.
 
     Bars with no observation are absent (a visible gap), never forward-filled. Per-bar volume
     is not known from spot observations (the provider's volume is a trailing 24h figure), so
     `volume` stays empty.
+
+    Spacing must match the interval: a coin whose observations are spaced more than 90 min
+    apart (daily points) makes no bars, and neither does an observation with no other one of
+    its coin within 6 h (`neighbours`: stored observations around the window, symbol and
+    observed_at). Both go to `rejects` with their reason and spacing, never into bars.
     """
     if observations.empty:
         return pd.DataFrame(columns=OHLCV_BARS.column_names)
     obs = observations.sort_values(["symbol", "observed_at"])
     obs = obs.assign(interval=obs.groupby("symbol").observed_at.transform(lambda t: bar_interval_for(t)))
+    spacing = obs.groupby("symbol").observed_at.transform(lambda t: t.diff().median())
+    known = obs[["symbol", "observed_at"]]
+    if neighbours is not None and len(neighbours):
+        known = pd.concat([known, neighbours[["symbol", "observed_at"]]], ignore_index=True)
+    nearest = pd.concat([_nearest_other(part.observed_at, known.observed_at[known.symbol == symbol])
+                         for symbol, part in obs.groupby("symbol")])
+    obs = obs.assign(spacing=spacing.astype(str), nearest_other=nearest.reindex(obs.index).astype(str))
+    rejects = rejects if rejects is not None else Rejects("ohlcv_bars", "")
+    obs = rejects.reject(obs, obs.interval.isna(), TOO_SPARSE, key_cols=("symbol", "observed_at"),
+                         time_col="observed_at")
+    obs = rejects.reject(obs, nearest.reindex(obs.index) > ISOLATION, ISOLATED,
+                         key_cols=("symbol", "observed_at"), time_col="observed_at")
+    if obs.empty:
+        return pd.DataFrame(columns=OHLCV_BARS.column_names)
     frames = []
     for interval, part in obs.groupby("interval"):
         part = part.assign(bar_start=part.observed_at.dt.floor(interval))
@@ -232,10 +322,13 @@ def ohlcv_bars(
     price_observations: pd.DataFrame,
     coin_universe: pd.DataFrame,
     coingecko: CoinGecko,
+    warehouse: WarehouseResource,
 ) -> pd.DataFrame:
     window = window_of(context)
     start, end = pd.Timestamp(window.start), pd.Timestamp(window.end)
-    bars = resample_observations(price_observations)
+    rejects = Rejects("ohlcv_bars", coingecko.provenance)
+    bars = resample_observations(price_observations, rejects,
+                                 _stored_neighbours(warehouse, price_observations, start, end))
     candles_kept = candles_unfinished = 0
     failures: dict[str, str] = {}
     if config.include_ohlc_endpoint:
@@ -260,10 +353,13 @@ def ohlcv_bars(
     # Exchange candles are the primary bars; CoinGecko's stay where no exchange has the coin.
     bars, merged = merge_exchange_bars(bars, warehouse.get().read(EXCHANGE_CANDLES, start, end))
     bars = bars[(bars.bar_start >= start) & (bars.bar_start < end)]
+    rejects.write(warehouse.get(), start, end)
     context.add_output_metadata(
         {
             "partition": partition_label(context),
             "bars_by_interval": dg.MetadataValue.json(bars.groupby("interval").size().astype(int).to_dict()),
+            "observations_quarantined": len(rejects),
+            "quarantine_by_reason": dg.MetadataValue.json(rejects.by_reason()),
             "symbols_covered": int(bars.symbol.nunique()),
             "provider_candles_kept": candles_kept,
             "provider_candles_unfinished_dropped": candles_unfinished,
