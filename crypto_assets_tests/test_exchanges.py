@@ -230,3 +230,77 @@ def test_import_crypto_assets_does_not_import_ccxt():
     code = ("import sys, crypto_assets, crypto_assets.definitions; "
             "assert 'ccxt' not in sys.modules and 'torch' not in sys.modules, 'heavy import'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_kraken_full_720_row_answer_parses_and_its_last_row_is_dropped_as_open():
+    """A complete real /0/public/OHLC answer (XChange recording, 720 one-minute rows of XXBTZUSD)."""
+    raw = json.loads((DATA / "kraken-OHLC-XXBTZUSD-1m-2017-08-10.json").read_text())
+    rows = raw["result"]["XXBTZUSD"]
+    exchanges = Exchanges(mode="replay")
+    client = exchanges.open("kraken", transport=serve(raw))
+    client.ccxt.set_markets([{"id": "XXBTZUSD", "symbol": "BTC/USD", "base": "BTC", "quote": "USD", "baseId": "XXBT",
+                              "quoteId": "ZUSD", "altname": "XBTUSD", "type": "spot", "spot": True, "active": True}])
+    client._markets = list(client.ccxt.markets.values())
+    start = pd.Timestamp(rows[0][0], unit="s", tz=UTC)
+    result = client.closed_candles(Market("kraken", "BTC", "BTC/USD", "USD"), start, start + pd.Timedelta(hours=13),
+                                   timeframe="1m")
+    assert len(result.candles) == 719 and result.open_dropped == 1
+    first = result.candles.iloc[0]
+    assert [first.open, first.high, first.low, first.close, first.volume] == [float(v) for v in
+                                                                             (rows[0][1:5] + [rows[0][6]])]
+    assert list(result.candles.trade_count[:3]) == [r[7] for r in rows[:3]]
+
+
+def test_coinbase_candles_low_high_order_is_parsed_by_ccxt():
+    """Coinbase answers [time, LOW, HIGH, open, close, volume], newest first (XChange recording)."""
+    raw = json.loads((DATA / "coinbasepro-candles-1m-2018-02-01.json").read_text())
+    client = Exchanges(mode="replay").open("coinbase", transport=serve(raw))
+    client.ccxt.set_markets([{"id": "BTC-USD", "symbol": "BTC/USD", "base": "BTC", "quote": "USD", "type": "spot",
+                              "spot": True, "active": True}])
+    client._markets = list(client.ccxt.markets.values())
+    start = pd.Timestamp(min(r[0] for r in raw), unit="s", tz=UTC)
+    result = client.closed_candles(Market("coinbase", "BTC", "BTC/USD", "USD"), start, start + pd.Timedelta(minutes=10),
+                                   timeframe="1m")
+    by_time = {pd.Timestamp(r[0], unit="s", tz=UTC): r for r in raw}
+    assert len(result.candles) == 10 and result.candles.bar_start.is_monotonic_increasing
+    for row in result.candles.itertuples():
+        t, low, high, open_, close, volume = by_time[row.bar_start]
+        assert (row.open, row.high, row.low, row.close, row.volume) == (open_, high, low, close, volume)
+
+
+def test_replay_through_dagster_exchange_bars_win_with_volume(warehouse_url):
+    """The real graph in replay mode: exchange_candles then ohlcv_bars over the recorded window,
+    twice (idempotent), on SQLite and MySQL."""
+    import dagster as dg
+
+    from crypto_assets.loading import load
+    from crypto_assets.warehouse.resource import get_warehouse
+    from crypto_assets_tests.graph_helpers import ProjectGraph
+
+    get_warehouse.cache_clear()
+    graph = ProjectGraph(warehouse_url)
+    hours = ("2024-01-30-16:00", "2024-01-30-19:00")
+    with dg.instance_for_test() as instance:
+        assert graph.materialize(instance, ["coin_universe"]).success
+        for _ in range(2):
+            result = graph.materialize(instance, ["exchange_candles", "ohlcv_bars"], range_=hours)
+            assert result.success
+        meta = {(e.materialization.asset_key.to_user_string(), e.materialization.partition): e.materialization.metadata
+                for e in result.get_asset_materialization_events()}
+        first = meta[("exchange_candles", "2024-01-30-16:00")]
+        # run-level figures (`run_`); each partition's own count is dagster/row_count
+        assert first["dagster/row_count"].value == 3
+        assert first["run_candles_by_exchange"].value == {"binance": 3, "kraken": 4, "okx": 3}
+        assert first["run_open_candles_dropped"].value["kraken"] == 1
+        assert first["run_gaps"].value["binance:BTC"] == [["2024-01-30T19:00:00+00:00", "2024-01-30T19:00:00+00:00"]]
+        checks = {(c.asset_key.to_user_string(), c.check_name): c.passed for c in result.get_asset_check_evaluations()}
+        assert checks[("exchange_candles", "closes_agree_across_exchanges")] is True
+        assert checks[("exchange_candles", "schema_matches_code")] is True
+    candles = load("exchange_candles", warehouse_url=warehouse_url)
+    assert len(candles) == 10  # binance 3, okx 3, kraken 4 (its open candle dropped); no duplicates after two runs
+    bars = load("ohlcv_bars", warehouse_url=warehouse_url).sort_values("bar_start")
+    assert list(bars.method) == ["exchange"] * 4
+    assert list(bars.exchange) == ["binance", "binance", "binance", "kraken"]
+    assert bars.volume.notna().all() and list(bars["quote"]) == ["USDT"] * 4
+    assert list(bars.close[:3]) == [43488.71, 43374.8, 43361.11]
+    assert list(bars.trade_count) == [3743, 4365, 4063, 137]

@@ -130,19 +130,21 @@ def exchange_candles(
     candles = candles[(candles.bar_start >= start) & (candles.bar_start < end)]
     candles = candles.assign(interval=INTERVAL_OF[catalog.timeframe], ingested_at=utcnow())
     rejects.write(warehouse.get(), start, end)
+    # Figures of the whole run (a ranged backfill: its range), hence `run_`; each partition's own
+    # row count is `dagster/row_count`.
     context.add_output_metadata({
         "partition": partition_label(context),
-        "candles_by_exchange": dg.MetadataValue.json(candles.groupby("exchange").size().astype(int).to_dict()),
-        "open_candles_dropped": dg.MetadataValue.json({n: r["open_dropped"] for n, r in results.items()}),
-        "markets": dg.MetadataValue.json({n: r["markets"] for n, r in results.items()}),
-        "not_listed": dg.MetadataValue.json({n: r["unlisted"] for n, r in results.items() if r["unlisted"]}),
-        "gaps": dg.MetadataValue.json({k: v for r in results.values() for k, v in r["gaps"].items()}),
-        "market_failures": dg.MetadataValue.json({n: r["failures"] for n, r in results.items() if r["failures"]}),
-        "exchange_errors": dg.MetadataValue.json({n: r["error"] for n, r in results.items() if r["error"]}),
-        "requests_by_exchange": dg.MetadataValue.json({n: r["requests"] for n, r in results.items()}),
-        "rows_quarantined": len(rejects),
-        "quarantine_by_reason": dg.MetadataValue.json(rejects.by_reason()),
-        "symbols_covered": int(candles.symbol.nunique()),
+        "run_candles_by_exchange": dg.MetadataValue.json(candles.groupby("exchange").size().astype(int).to_dict()),
+        "run_open_candles_dropped": dg.MetadataValue.json({n: r["open_dropped"] for n, r in results.items()}),
+        "run_markets": dg.MetadataValue.json({n: r["markets"] for n, r in results.items()}),
+        "run_not_listed": dg.MetadataValue.json({n: r["unlisted"] for n, r in results.items() if r["unlisted"]}),
+        "run_gaps": dg.MetadataValue.json({k: v for r in results.values() for k, v in r["gaps"].items()}),
+        "run_market_failures": dg.MetadataValue.json({n: r["failures"] for n, r in results.items() if r["failures"]}),
+        "run_exchange_errors": dg.MetadataValue.json({n: r["error"] for n, r in results.items() if r["error"]}),
+        "run_requests_by_exchange": dg.MetadataValue.json({n: r["requests"] for n, r in results.items()}),
+        "run_rows_quarantined": len(rejects),
+        "run_quarantine_by_reason": dg.MetadataValue.json(rejects.by_reason()),
+        "run_symbols_covered": int(candles.symbol.nunique()),
     })
     return candles.sort_values(["exchange", "symbol", "bar_start"])[EXCHANGE_CANDLES.column_names]
 
