@@ -30,7 +30,7 @@ def _as_ohlcv_rows(bars: pd.DataFrame) -> pd.DataFrame:
         method="coingecko_ohlc",
         source="test-fixture",
         ingested_at=pd.Timestamp("2021-07-01", tz="UTC"),
-    )[OHLCV_BARS.column_names]
+    ).reindex(columns=OHLCV_BARS.column_names)  # columns these bars do not have (e.g. exchange) stay empty
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,9 @@ from crypto_assets.warehouse.resource import WarehouseResource
 from crypto_assets.warehouse.store import utcnow
 
 SOURCE = "computed"
-# What the indicators use from the history (and bar_end, kept for the window's rows).
-HISTORY_COLUMNS = ["symbol", "bar_start", "interval", "bar_end", "open", "high", "low", "close", "volume"]
+# What the indicators use from the earlier bars (their bar_end is never written: only the
+# window's rows are, with the bar_end of the Dagster input).
+HISTORY_COLUMNS = ["symbol", "bar_start", "interval", "open", "high", "low", "close", "volume"]
 
 
 def warehouse_reader(warehouse):
