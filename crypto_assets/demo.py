@@ -42,6 +42,8 @@ YAHOO_DAYS = ("2020-01-01", "2020-01-03")
 NEWS_HOURS = ("2014-09-10-15:00", "2014-09-10-16:00")
 # PRAW's recorded r/AskReddit /new listing: 100 posts created 2016-03-01 07:44-08:37 UTC.
 SOCIAL_HOURS = ("2016-03-01-07:00", "2016-03-01-08:00")
+# ccxt's recorded exchange cases: BTC/USDT 1h candles of 30 Jan 2024 (Binance, Kraken, OKX).
+EXCHANGE_HOURS = ("2024-01-30-16:00", "2024-01-30-19:00")
 TEXT_PARTITIONS_START = "2014-09-10-00:00"  # the first recorded day (NEWS_HOURS)
 TEXT_ASSETS = ("news_articles", "social_posts", "sentiment_scores")
 # Demo-only replay catalogs (see resources/demo_replay/README.md).
@@ -75,14 +77,19 @@ class Shown:
 PRICE_WINDOW = _hours(*DEMO_HOURS)
 NEWS_WINDOW = _hours(*NEWS_HOURS)
 SOCIAL_WINDOW = _hours(*SOCIAL_HOURS)
+EXCHANGE_WINDOW = _hours(*EXCHANGE_HOURS)
 SHOWN = (
     Shown("coin_universe", (), "resources/coins.csv, the tracked symbols (replay does not refresh it from CoinGecko)"),
     Shown("price_observations", (PRICE_WINDOW,),
           "the recorded CoinGecko 5-minute day of BTC (market_chart days=1, recorded 15 May 2021 14:42 UTC): the "
           "one coherent price window; no other coin has a recording of these hours"),
-    Shown("ohlcv_bars", (PRICE_WINDOW,),
+    Shown("ohlcv_bars", (PRICE_WINDOW, EXCHANGE_WINDOW),
           "5-minute bars resampled from those observations, plus the 4-hour candles of the recorded CoinGecko "
-          "/ohlc response (method column says which); no volume was recorded"),
+          "/ohlc response (no volume recorded); and the exchange candles of 30 Jan 2024 as primary bars "
+          "(method='exchange', with volume). The method column says which"),
+    Shown("exchange_candles", (EXCHANGE_WINDOW,),
+          "the only recorded exchange candles: ccxt's BTC/USDT 1h cases of 30 Jan 2024 (Binance, Kraken, OKX; "
+          "Coinbase and Bybit have no 1h recording); no exchange recording covers May 2021"),
     Shown("technical_indicators", (PRICE_WINDOW,),
           "computed on the 5-minute bars; one recorded day only, so long lookbacks (e.g. SMA 200) fill in late"),
     Shown("ml_features", (PRICE_WINDOW,),
@@ -145,6 +152,7 @@ def build_demo(echo=print) -> dict:
         ("yahoo days", graph, ["macro_series"], range_tags(*YAHOO_DAYS), _QUIET),
         ("prices", graph, ["price_observations", "ohlcv_bars", "technical_indicators"], range_tags(*DEMO_HOURS),
          _WITH_CANDLES),
+        ("exchanges", graph, ["exchange_candles", "ohlcv_bars"], range_tags(*EXCHANGE_HOURS), _QUIET),
         ("news", text_graph, ["news_articles", "sentiment_scores"], range_tags(*NEWS_HOURS), _QUIET),
         ("social", text_graph, ["social_posts", "sentiment_scores"], range_tags(*SOCIAL_HOURS), _QUIET),
         ("features", graph, ["ml_features"], range_tags(*DEMO_HOURS), _QUIET),

@@ -21,7 +21,8 @@ from crypto_assets.warehouse.store import Warehouse
 
 REPLAY = RESOURCES_DIR / "replay"
 DATASETS = {"coin_universe", "price_observations", "ohlcv_bars", "news_articles", "social_posts",
-            "sentiment_scores", "macro_series", "onchain_metrics", "technical_indicators", "ml_features"}
+            "sentiment_scores", "macro_series", "onchain_metrics", "technical_indicators", "ml_features",
+            "exchange_candles"}
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +110,10 @@ def test_features_cover_the_price_window_and_say_which_inputs_were_missing(demo)
     features = warehouse.read(tables["ml_features"])
     bars = warehouse.read(tables["ohlcv_bars"])
     assert set(features.symbol) == set(bars.symbol) == {"BTC"}
-    assert set(bars.method) == {"resampled_observations", "coingecko_ohlc"}
+    assert set(bars.method) == {"resampled_observations", "coingecko_ohlc", "exchange"}
+    # The exchange bars (their own window) carry real traded volume; the CoinGecko ones have none.
+    exchange = bars[bars.method == "exchange"]
+    assert len(exchange) > 0 and (exchange.volume > 0).all() and bars[bars.method != "exchange"].volume.isna().all()
     assert (features.dq_sentiment_present.fillna(0) == 0).all()  # no text recording in the price window
     assert (features.dq_onchain_metrics_present > 0).all()
     assert "sentiment 0/" in text and f"on-chain {len(features)}/{len(features)}" in text
