@@ -1,0 +1,1 @@
+"""Large language models through a local Ollama server (`LLMResource`), OFF unless configured."""
