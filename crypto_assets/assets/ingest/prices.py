@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Literal
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from crypto_assets.assets.common import SINGLE_RUN, partition_label, window_of
@@ -225,16 +226,20 @@ def bar_interval_for(times: pd.Series) -> str | None:
     return "5min" if spacing <= MAX_5MIN_SPACING else None
 
 
+def _ns(times: pd.Series) -> np.ndarray:
+    return pd.DatetimeIndex(times).as_unit("ns").asi8
+
+
 def _nearest_other(times: pd.Series, known: pd.Series) -> pd.Series:
     """Per time, the distance to the nearest OTHER known time of the same coin (NaT if none)."""
-    ordered = pd.Series(sorted(set(known)), dtype=known.dtype) if len(known) else known
-    values = ordered.to_numpy()
-    pos = values.searchsorted(times.to_numpy())
-    out = []
-    for t, i in zip(times.to_numpy(), pos):
-        gaps = [abs(t - values[j]) for j in (i - 1, i, i + 1) if 0 <= j < len(values) and values[j] != t]
-        out.append(min(gaps) if gaps else pd.NaT)
-    return pd.Series(pd.to_timedelta(out), index=times.index)
+    values = np.unique(_ns(known)) if len(known) else np.zeros(0, dtype="int64")
+    t = _ns(times)
+    left, right = np.searchsorted(values, t, "left"), np.searchsorted(values, t, "right")
+    before = np.where(left > 0, t - values[np.maximum(left - 1, 0)] if len(values) else 0, np.nan)
+    after = np.where(right < len(values), values[np.minimum(right, len(values) - 1)] - t if len(values) else 0,
+                     np.nan)
+    nearest = np.fmin(before.astype("float64"), after.astype("float64"))
+    return pd.Series(pd.to_timedelta(nearest, unit="ns"), index=times.index)
 
 
 def _stored_neighbours(warehouse: WarehouseResource, observations: pd.DataFrame, start, end) -> pd.DataFrame:
@@ -276,9 +281,11 @@ def resample_observations(observations: pd.DataFrame, rejects: Rejects | None = 
     known = obs[["symbol", "observed_at"]]
     if neighbours is not None and len(neighbours):
         known = pd.concat([known, neighbours[["symbol", "observed_at"]]], ignore_index=True)
-    nearest = pd.concat([_nearest_other(part.observed_at, known.observed_at[known.symbol == symbol])
+    known_by_symbol = dict(tuple(known.groupby("symbol").observed_at))
+    nearest = pd.concat([_nearest_other(part.observed_at, known_by_symbol[symbol])
                          for symbol, part in obs.groupby("symbol")])
-    obs = obs.assign(spacing=spacing.astype(str), nearest_other=nearest.reindex(obs.index).astype(str))
+    # Timedeltas; a quarantined record shows them as text ("1 days 00:00:00").
+    obs = obs.assign(spacing=spacing, nearest_other=nearest.reindex(obs.index))
     rejects = rejects if rejects is not None else Rejects("ohlcv_bars", "")
     obs = rejects.reject(obs, obs.interval.isna(), TOO_SPARSE, key_cols=("symbol", "observed_at"),
                          time_col="observed_at")
