@@ -64,8 +64,9 @@ def read_history(read: Reader, window_bars: pd.DataFrame, window_start) -> Histo
         symbols = sorted(window_bars.loc[intervals == interval, "symbol"].astype(str).unique())
         span = lookback_span(interval)
         span_start = start - span
-        main = read(interval, None, span_start, start)
-        main = main[main["symbol"].isin(symbols)]
+        # Naming the symbols lets a row store seek its (symbol, bar_start, ...) key instead of
+        # scanning every stored bar for the time range.
+        main = read(interval, symbols, span_start, start)
         counts = _usable_counts(main)
         short = [s for s in symbols if counts.get(s, 0) < REQUIRED_HISTORY_BARS]
         parts = [main]
