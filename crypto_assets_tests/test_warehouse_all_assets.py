@@ -39,6 +39,8 @@ RUNS = {  # asset -> (partition, range)
     "onchain_metrics": (None, ("2022-12-26", "2022-12-30")),
     # the window the recorded exchange candles cover (binance, kraken, okx: BTC/USDT 1h)
     "exchange_candles": (None, ("2024-01-30-16:00", "2024-01-30-18:00")),
+    # the hour of the recorded bybit funding snapshot (2024-11-04 14:21 UTC)
+    "derivatives_metrics": ("2024-11-04-14:00", None),
 }
 
 
@@ -54,7 +56,8 @@ def test_every_asset_materializes_on_the_warehouse(warehouse_url, tmp_path, monk
     graph = ProjectGraph(warehouse_url)
     with dg.instance_for_test() as instance:
         for asset in ("coin_universe", "price_observations", "ohlcv_bars", "technical_indicators", "news_articles",
-                      "social_posts", "macro_series", "onchain_metrics", "exchange_candles"):
+                      "social_posts", "macro_series", "onchain_metrics", "exchange_candles",
+                      "derivatives_metrics"):
             partition, range_ = RUNS[asset]
             result = graph.materialize(instance, [asset], partition=partition, range_=range_, raise_on_error=False)
             assert result.success, (asset, [str(e.event_specific_data)[:800] for e in result.all_events

@@ -9,6 +9,7 @@ _MODULES = (
     "crypto_assets.assets.reference",
     "crypto_assets.assets.ingest.prices",
     "crypto_assets.assets.ingest.exchange_bars",
+    "crypto_assets.assets.ingest.derivatives",
     "crypto_assets.assets.ingest.news",
     "crypto_assets.assets.ingest.social",
     "crypto_assets.assets.ingest.macro",

@@ -39,6 +39,7 @@ HOURLY_DATASETS = (
     "price_observations",
     "ohlcv_bars",
     "exchange_candles",
+    "derivatives_metrics",
     "news_articles",
     "social_posts",
     "sentiment_scores",
@@ -137,6 +138,11 @@ AUTOMATION = {
     "exchange_candles": (AC.in_latest_time_window(lookback_delta=timedelta(hours=2))
                          & AC.cron_tick_passed("2 * * * *").since_last_handled()
                          & ~AC.in_progress()).with_label("hourly at :02: the hour that just closed"),
+    # Funding/open interest: at :04 the hour that just closed (its history) and the open hour (the current
+    # snapshot). Optional for ml_features, which reads it from the warehouse: never blocks it.
+    "derivatives_metrics": (AC.in_latest_time_window(lookback_delta=timedelta(hours=2))
+                            & AC.cron_tick_passed("4 * * * *").since_last_handled()
+                            & ~AC.in_progress()).with_label("hourly at :04: the hour that just closed"),
     "technical_indicators": downstream_condition(),
     # News alone drives sentiment: social posts need Reddit credentials a user may not have.
     "sentiment_scores": downstream_condition(Parents(required=(), any_of=("news_articles", "social_posts"))),

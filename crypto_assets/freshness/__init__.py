@@ -36,6 +36,7 @@ DATA_TIME_COLUMNS: Mapping[str, str] = {
     "price_observations": "observed_at",
     "ohlcv_bars": "bar_end",
     "exchange_candles": "bar_end",
+    "derivatives_metrics": "available_at",
     "technical_indicators": "bar_end",
     "ml_features": "asof_time",
     "news_articles": "published_at",

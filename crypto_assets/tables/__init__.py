@@ -9,7 +9,8 @@ import importlib
 
 from crypto_assets.warehouse.schema import TableSpec
 
-_MODULES = ("prices", "quality", "sentiment", "indicators", "news", "social", "macro", "onchain", "features")
+_MODULES = ("prices", "quality", "sentiment", "indicators", "news", "social", "macro", "onchain", "features",
+            "derivatives", "narratives", "intelligence")
 
 
 def all_tables() -> dict[str, TableSpec]:

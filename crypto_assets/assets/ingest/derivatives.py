@@ -1,0 +1,129 @@
+"""`derivatives_metrics`: perpetual-swap funding, open interest, mark/index price and basis.
+
+From binance, bybit and okx (resources/derivatives.yaml) through ccxt and the project's
+`SourceClient` (crypto_assets/sources/derivatives.py). Per run:
+- live: settled funding rates and hourly open interest in the run's window (history), plus the
+  current funding/open-interest snapshot when the window reaches the present;
+- replay: the recorded current snapshots (bybit funding 2024-11-04 14:21 UTC, bybit open interest
+  2025-02-16 17:00, okx open interest 2024-10-12 10:18). No recording of funding or open-interest
+  HISTORY exists, so windows without a recorded snapshot land empty, and `empty_reason` says why.
+Rows are kept when `observed_at` is in the run's window; others are listed, not stored.
+An exchange that is down or blocked costs its own rows (`run_failures`), never the run.
+"""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import dagster as dg
+import pandas as pd
+
+from crypto_assets.assets.common import SINGLE_RUN, partition_label, window_of
+from crypto_assets.partitions import HOURLY
+from crypto_assets.sources.derivatives import (
+    NO_HISTORY_RECORDING,
+    DerivativesCatalog,
+    fetch_metrics,
+    frame_of,
+    load_derivatives_catalog,
+    map_swaps,
+    now_utc,
+    open_derivatives,
+)
+from crypto_assets.sources.exchanges import Exchanges
+from crypto_assets.tables.derivatives import DERIVATIVES_METRICS
+from crypto_assets.warehouse.store import utcnow
+
+# The current snapshot is taken when the run's window ends at most this long before now
+# (automation runs the last two hourly partitions shortly after each hour).
+SNAPSHOT_REACH = pd.Timedelta(hours=2)
+
+
+def _one_exchange(exchanges: Exchanges, name: str, symbols: list[str], catalog: DerivativesCatalog, start, end,
+                  snapshot: bool, history: bool, log=None) -> dict:
+    out = {"rows": [], "markets": {}, "unlisted": [], "failures": {}, "requests": 0, "error": None}
+    try:
+        client = open_derivatives(exchanges, name, catalog, log=log)
+        markets = map_swaps(client.markets(), name, symbols, catalog.settle)
+    except Exception as exc:  # noqa: BLE001 - ccxt's own hierarchy or SourceError: this exchange is out
+        out["error"] = f"{type(exc).__name__}: {exc}"[:500]
+        return out
+    out["unlisted"] = sorted(set(symbols) - set(markets))
+    result = fetch_metrics(client, markets, start, end, snapshot=snapshot, history=history,
+                           history_limit=catalog.history_limit.get(name, 100), max_pages=catalog.max_history_pages)
+    out.update(rows=result.rows, markets=result.markets, failures=result.failures, requests=result.requests)
+    return out
+
+
+def collect(exchanges: Exchanges, symbols: list[str], start, end, now=None, log=None,
+            catalog: "DerivativesCatalog | None" = None) -> tuple[pd.DataFrame, dict]:
+    """Rows with observed_at in [start, end) from every configured exchange, and run metadata."""
+    catalog = catalog or load_derivatives_catalog()
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    now = pd.Timestamp(now or now_utc())
+    replay = exchanges.mode == "replay"
+    snapshot = replay or end >= now - SNAPSHOT_REACH
+    history = not replay
+    with ThreadPoolExecutor(max_workers=max(1, len(catalog.exchanges))) as pool:
+        futures = {name: pool.submit(_one_exchange, exchanges, name, symbols, catalog, start, end, snapshot,
+                                     history, log) for name in catalog.exchanges}
+        results = {name: f.result() for name, f in futures.items()}
+    frame = frame_of([row for r in results.values() for row in r["rows"]])
+    inside = (frame.observed_at >= start) & (frame.observed_at < end)
+    outside = frame[~inside]
+    frame = frame[inside].drop_duplicates(["exchange", "symbol", "kind", "observed_at"], keep="last")
+    meta = {
+        "run_rows_by_exchange_kind": {f"{e}:{k}": int(n) for (e, k), n in frame.groupby(["exchange", "kind"]).size().items()},
+        "run_markets": {n: r["markets"] for n, r in results.items()},
+        "run_not_listed": {n: r["unlisted"] for n, r in results.items() if r["unlisted"]},
+        "run_failures": {n: r["failures"] for n, r in results.items() if r["failures"]},
+        "run_exchange_errors": {n: r["error"] for n, r in results.items() if r["error"]},
+        "run_requests_by_exchange": {n: r["requests"] for n, r in results.items()},
+        "run_outside_window": [f"{r.exchange}:{r.symbol}:{r.kind}@{r.observed_at.isoformat()}"
+                               for r in outside.itertuples()][:50],
+        "history": NO_HISTORY_RECORDING if replay else "live: settled funding rates and hourly open interest",
+        "snapshot": ("taken" if snapshot else f"not taken: the window ended more than {SNAPSHOT_REACH} before now"),
+    }
+    if frame.empty:
+        reasons = []
+        if replay:
+            reasons.append(NO_HISTORY_RECORDING)
+            reasons.append("the recorded current snapshots fall outside this window" if len(outside)
+                           else "no recorded snapshot answered")
+        else:
+            reasons.append("no exchange gave a figure in this window (see run_failures / run_exchange_errors)")
+        meta["empty_reason"] = "; ".join(reasons)
+    return frame, meta
+
+
+@dg.asset(
+    partitions_def=HOURLY,
+    backfill_policy=SINGLE_RUN,
+    group_name="ingest",
+    pool="exchanges",
+    kinds={"python", "sql"},
+    description=(
+        "Perpetual-swap funding rates, open interest, mark/index price and basis (mark / index - 1) per "
+        "(exchange, symbol) from binance, bybit and okx through ccxt (public endpoints, no keys; "
+        "resources/derivatives.yaml). Real figures only: what an exchange does not give is empty. Each row has "
+        "`available_at`, when the figure became known; ml_features joins it as-of. In replay only the recorded "
+        "current snapshots exist (no funding/open-interest history was recorded): other windows are empty and "
+        "the metadata `empty_reason` says why."
+    ),
+)
+def derivatives_metrics(
+    context: dg.AssetExecutionContext,
+    coin_universe: pd.DataFrame,
+    exchanges: Exchanges,
+) -> pd.DataFrame:
+    window = window_of(context)
+    symbols = sorted(coin_universe.symbol.dropna().unique())
+    frame, meta = collect(exchanges, symbols, window.start, window.end, log=context.log.info)
+    frame = frame.assign(source=[exchanges.provenance(e) for e in frame.exchange], ingested_at=utcnow())
+    context.add_output_metadata({
+        "partition": partition_label(context),
+        **{k: (dg.MetadataValue.json(v) if isinstance(v, (dict, list)) else v) for k, v in meta.items()},
+        "run_symbols_covered": int(frame.symbol.nunique()),
+    })
+    return frame.sort_values(["exchange", "symbol", "kind", "observed_at"])[DERIVATIVES_METRICS.column_names]
+
+
+ASSETS = [derivatives_metrics]
