@@ -6,6 +6,7 @@ setup (live mode only), and a required one that is missing fails naming its vari
 
 from __future__ import annotations
 
+from crypto_assets.llm.ollama import LLMResource
 from crypto_assets.news.feeds import RssFeeds
 from crypto_assets.news.guardian import GuardianContent
 from crypto_assets.sentiment.model import SentimentModel
@@ -35,4 +36,5 @@ def build_resources(mode: str | None = None, warehouse_url: str | None = None) -
         "blockchain_com": BlockchainCom(mode=mode),
         "defillama": DefiLlama(mode=mode),
         "sentiment_model": SentimentModel(),
+        "llm": LLMResource(),  # off unless CRYPTO_LLM_URL and CRYPTO_LLM_MODEL are set
     }

@@ -39,6 +39,8 @@ RUNS = {  # asset -> (partition, range)
     "onchain_metrics": (None, ("2022-12-26", "2022-12-30")),
     # the window the recorded exchange candles cover (binance, kraken, okx: BTC/USDT 1h)
     "exchange_candles": (None, ("2024-01-30-16:00", "2024-01-30-18:00")),
+    # optional, off without CRYPTO_LLM_URL/CRYPTO_LLM_MODEL: materialized with an LLM in test_narratives_asset.py
+    "news_narratives": (BUILT_HOUR, None),
     # the hour of the recorded bybit funding snapshot (2024-11-04 14:21 UTC)
     "derivatives_metrics": ("2024-11-04-14:00", None),
 }

@@ -15,6 +15,7 @@ _MODULES = (
     "crypto_assets.assets.ingest.macro",
     "crypto_assets.assets.ingest.onchain",
     "crypto_assets.assets.enrich.sentiment",
+    "crypto_assets.assets.enrich.narratives",
     "crypto_assets.assets.enrich.indicators",
     "crypto_assets.assets.features.ml_features",
 )

@@ -43,6 +43,7 @@ HOURLY_DATASETS = (
     "news_articles",
     "social_posts",
     "sentiment_scores",
+    "news_narratives",
     "technical_indicators",
     "ml_features",
 )
@@ -146,6 +147,9 @@ AUTOMATION = {
     "technical_indicators": downstream_condition(),
     # News alone drives sentiment: social posts need Reddit credentials a user may not have.
     "sentiment_scores": downstream_condition(Parents(required=(), any_of=("news_articles", "social_posts"))),
+    # Optional LLM narratives of the hour's news; nothing requires them (ml_features never waits on them).
+    # Re-requested when news lands; unchanged hours come from llm_cache without a model call.
+    "news_narratives": downstream_condition(Parents(required=("news_articles",))),
     # Bars and indicators of the hour are required; sentiment (24 h lookback), macro and on-chain are
     # optional inputs (NaN features + dq_* flags). Daily macro/on-chain updates do not re-request 48 h
     # of features: the next hour's run reads them as-of.

@@ -42,6 +42,7 @@ DATA_TIME_COLUMNS: Mapping[str, str] = {
     "news_articles": "published_at",
     "social_posts": "published_at",
     "sentiment_scores": "published_at",
+    "news_narratives": "available_at",
     "macro_series": "available_at",
     "onchain_metrics": "available_at",
     "coin_universe": "ingested_at",
