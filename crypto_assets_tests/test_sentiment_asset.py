@@ -21,14 +21,15 @@ from crypto_assets.tables.quality import QUARANTINE
 from crypto_assets.tables.sentiment import SENTIMENT_SCORES
 from crypto_assets.warehouse.resource import WarehouseIOManager, WarehouseResource
 from crypto_assets.warehouse.store import Warehouse
-from crypto_assets_tests.test_sentiment_model import CRYPTOBERT_LABELS, build_tiny_classifier
+from crypto_assets_tests.test_sentiment_model import CRYPTOBERT_LABELS, FINBERT_LABELS, build_tiny_classifier
 from crypto_assets_tests.graph_helpers import row_counts_by_partition
 
 HOUR = "2025-10-01-12:00"
 T0 = pd.Timestamp("2025-10-01 12:00", tz="UTC")
 UPSTREAM_SPECS = [dg.AssetSpec("news_articles", partitions_def=HOURLY), dg.AssetSpec("social_posts", partitions_def=HOURLY)]
 # Unloadable on purpose: no network and no such folder, so both item types fall back to VADER.
-NO_MODELS = {"news_model": "/nonexistent/finbert", "social_model": "/nonexistent/cryptobert"}
+NO_MODELS = {"news_model": "/nonexistent/finbert", "social_model": "/nonexistent/cryptobert",
+             "crypto_news_model": "/nonexistent/cryptobert-news"}
 
 
 def at(minutes: int) -> pd.Timestamp:
@@ -38,9 +39,9 @@ def at(minutes: int) -> pd.Timestamp:
 def news_rows() -> list[dict]:
     return [
         {"article_id": "n-rally", "title": "Bitcoin rally brings great gains", "summary": "<p>Happy investors.</p>",
-         "published_at": at(5), "symbols_mentioned": "BTC"},
+         "published_at": at(5), "symbols_mentioned": "BTC", "feed": "coindesk"},
         {"article_id": "n-hack", "title": "Exchange hack: terrible losses", "summary": "Traders hurt.",
-         "published_at": at(30), "symbols_mentioned": "ETH"},
+         "published_at": at(30), "symbols_mentioned": "ETH", "feed": "cnbc_top"},
         {"article_id": "n-empty", "title": "", "summary": None, "published_at": at(50), "symbols_mentioned": None},
     ]
 
@@ -115,8 +116,14 @@ def test_fallback_rows_say_vader_and_metadata_says_fallback(warehouse):
     assert sorted(rows.item_id) == ["n-hack", "n-rally", "p-love", "p-zero"]  # window only; empty text quarantined
     assert (rows.model == "vader").all() and (rows.model_version == "vaderSentiment==3.3.2").all()
     assert meta["fallback"] == "yes"
-    assert meta["model_by_item_type"] == {"news": "vader", "social": "vader"}
+    # scorer per market: stock-market news (a finance feed) -> news model, crypto news -> crypto_news model
+    assert meta["model_by_item_type"] == {"news": "vader", "crypto_news": "vader", "social": "vader"}
     assert "/nonexistent/finbert" in meta["fallback_by_item_type"]["news"]
+    assert "/nonexistent/cryptobert-news" in meta["fallback_by_item_type"]["crypto_news"]
+    assert meta["items_by_market_type"] == {"news:crypto": 1, "news:stock": 1, "social:crypto": 2}
+    assert meta["news_from_feeds_not_in_catalog"] == 1  # n-empty has no feed
+    assert rows.set_index("item_id").market_type.to_dict() == {
+        "n-hack": "stock", "n-rally": "crypto", "p-love": "crypto", "p-zero": "crypto"}
     assert meta["rows"] == 4 and meta["scored_now"] == 4 and meta["texts_per_second"] > 0
     assert meta["quarantine_by_reason"] == {"no text to score": 1}
     quarantined = warehouse.read(QUARANTINE, filters={"asset": ["sentiment_scores"]})
@@ -165,9 +172,30 @@ def test_transformer_scores_replace_fallback_rows_once_the_model_loads(warehouse
     assert (social.score > 0.99).all() and (social.label == "positive").all()
     assert social.model_version.str.contains("@sha256:").all()
     assert (news.model == "vader").all()  # news model still unloadable: still VADER, still said so
-    assert meta["model_by_item_type"] == {"news": "vader", "social": str(path)}
-    assert meta["fallback"] == "yes" and list(meta["fallback_by_item_type"]) == ["news"]
+    assert meta["model_by_item_type"] == {"news": "vader", "crypto_news": "vader", "social": str(path)}
+    assert meta["fallback"] == "yes" and list(meta["fallback_by_item_type"]) == ["news", "crypto_news"]
     assert meta["by_item_type"]["social"]["scored_now"] == 2 and meta["by_item_type"]["news"]["scored_now"] == 0
+
+
+def test_stock_news_is_scored_by_the_finance_model_and_crypto_news_by_the_crypto_model(warehouse, tmp_path):
+    finance = build_tiny_classifier(tmp_path / "finbert-tiny", FINBERT_LABELS, "negative")
+    crypto = build_tiny_classifier(tmp_path / "cryptobert-tiny", CRYPTOBERT_LABELS, "Bullish", arch="roberta")
+    meta = materialize(warehouse, news_model=str(finance), crypto_news_model=str(crypto), social_model=str(crypto))
+    rows = stored(warehouse).set_index("item_id")
+    # n-hack came from CNBC (catalog category finance): the finance model; n-rally from CoinDesk: the crypto one
+    assert (rows.loc["n-hack", "market_type"], rows.loc["n-hack", "model"]) == ("stock", str(finance))
+    assert (rows.loc["n-rally", "market_type"], rows.loc["n-rally", "model"]) == ("crypto", str(crypto))
+    # each tiny model favours one class by NAME: FinBERT-style "negative", CryptoBERT-style "Bullish"
+    assert rows.loc["n-hack", "score"] < -0.99 and rows.loc["n-rally", "score"] > 0.99
+    assert meta["fallback"] == "no" and meta["model_by_item_type"] == {
+        "news": str(finance), "crypto_news": str(crypto), "social": str(crypto)}
+    # an article moving market (its feed re-categorised, or a new model) is re-scored, one row per item
+    news = [{**r, "feed": "cnbc_top"} if r["article_id"] == "n-rally" else r for r in news_rows()]
+    write_upstream(warehouse, "news_articles", news)
+    meta = materialize(warehouse, news_model=str(finance), crypto_news_model=str(crypto), social_model=str(crypto))
+    rows = stored(warehouse).set_index("item_id")
+    assert rows.loc["n-rally", "model"] == str(finance) and rows.loc["n-rally", "market_type"] == "stock"
+    assert meta["scored_now"] == 1 and not rows.index.duplicated().any()
 
 
 def test_ranged_backfill_puts_each_score_in_its_items_partition(warehouse):

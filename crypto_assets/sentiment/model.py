@@ -24,8 +24,13 @@ from crypto_assets.sentiment.hf import ModelLoadError, TransformerScorer
 from crypto_assets.sentiment.vader import VADER_MODEL, VaderScorer
 
 ITEM_TYPES = ("news", "social")
-DEFAULT_MODELS = {"news": "ProsusAI/finbert", "social": "ElKulako/cryptobert"}
-MODEL_ENV = {"news": "CRYPTO_SENTIMENT_NEWS_MODEL", "social": "CRYPTO_SENTIMENT_SOCIAL_MODEL"}
+# Which model scores an item (issue 14): "news" is stock-market/macro news (the finance model,
+# FinBERT), "crypto_news" is news from crypto outlets (the crypto model, CryptoBERT), "social" is
+# social posts (CryptoBERT). See crypto_assets/sentiment/market.py for how an article is routed.
+SCORER_KINDS = ("news", "crypto_news", "social")
+DEFAULT_MODELS = {"news": "ProsusAI/finbert", "crypto_news": "ElKulako/cryptobert", "social": "ElKulako/cryptobert"}
+MODEL_ENV = {"news": "CRYPTO_SENTIMENT_NEWS_MODEL", "crypto_news": "CRYPTO_SENTIMENT_CRYPTO_NEWS_MODEL",
+             "social": "CRYPTO_SENTIMENT_SOCIAL_MODEL"}
 DEVICE_ENV = "CRYPTO_SENTIMENT_DEVICE"
 QUANTIZE_ENV = "CRYPTO_SENTIMENT_QUANTIZE"
 STRICT_ENV = "CRYPTO_SENTIMENT_STRICT"
@@ -97,6 +102,11 @@ class SentimentModel(dg.ConfigurableResource):
         default=None,
         description=f"Hub name or local path; default ${MODEL_ENV['social']} or {DEFAULT_MODELS['social']}.",
     )
+    crypto_news_model: str | None = Field(
+        default=None,
+        description=(f"Model for news from crypto outlets (stock/macro news uses news_model); default "
+                     f"${MODEL_ENV['crypto_news']} or {DEFAULT_MODELS['crypto_news']}."),
+    )
     revision: str | None = Field(default=None, description="Hub revision (branch/tag/commit) for hub names.")
     device: str | None = Field(default=None, description=f"auto (CUDA when available), cpu, cuda[:n]; default ${DEVICE_ENV} or auto.")
     quantize: bool | None = Field(
@@ -116,9 +126,10 @@ class SentimentModel(dg.ConfigurableResource):
     # -- configuration resolved against the environment at run time -------------------------
 
     def model_name(self, item_type: str) -> str:
-        if item_type not in ITEM_TYPES:
-            raise ValueError(f"item_type must be one of {ITEM_TYPES}, got {item_type!r}")
-        configured = self.news_model if item_type == "news" else self.social_model
+        if item_type not in SCORER_KINDS:
+            raise ValueError(f"item_type must be one of {SCORER_KINDS}, got {item_type!r}")
+        configured = {"news": self.news_model, "crypto_news": self.crypto_news_model,
+                      "social": self.social_model}[item_type]
         return configured or os.environ.get(MODEL_ENV[item_type]) or DEFAULT_MODELS[item_type]
 
     def resolved_device(self) -> str:

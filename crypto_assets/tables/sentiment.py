@@ -7,12 +7,15 @@ SENTIMENT_SCORES = TableSpec(
     description=(
         "Sentiment of each news article and social post, partitioned by the item's published time "
         "(so an item and its score share a partition). `model` says which model scored the row: a "
-        "Hugging Face classifier (FinBERT for news, CryptoBERT for social by default) or `vader` when "
+        "Hugging Face classifier (FinBERT for stock-market news, CryptoBERT for crypto news and social posts by "
+        "default) or `vader` when "
         "no transformer model could be loaded."
     ),
     columns=(
         Column("item_id", "str", "news_articles.article_id or social_posts.post_id.", nullable=False),
         Column("item_type", "str", "news or social.", nullable=False),
+        Column("market_type", "str", "stock (news from markets/macro feeds, scored by the finance model) or crypto "
+               "(crypto outlets, the Guardian's crypto query, social posts; scored by the crypto model)."),
         Column("model", "str", "Model name or local path as configured, or 'vader'.", nullable=False),
         Column(
             "model_version",

@@ -9,13 +9,17 @@ import pandas as pd
 from crypto_assets.assets.common import SINGLE_RUN, partition_label, window_of
 from crypto_assets.partitions import HOURLY
 from crypto_assets.quality.quarantine import Rejects
+from crypto_assets.sentiment.market import CRYPTO, known_feed, market_types, scorer_kind
 from crypto_assets.sentiment.model import SCORE_COLUMNS, ScorerChoice, SentimentModel
 from crypto_assets.sentiment.text import NO_TEXT_TO_SCORE, title_and_lead
 from crypto_assets.tables.sentiment import SENTIMENT_SCORES
 from crypto_assets.warehouse.resource import WarehouseResource
 from crypto_assets.warehouse.store import utcnow
 
-ITEM_COLUMNS = ["item_id", "item_type", "text", "published_at", "symbols_mentioned", "source"]
+ITEM_COLUMNS = ["item_id", "item_type", "market_type", "text", "published_at", "symbols_mentioned", "source"]
+# Scorer kinds in the order a run loads them (see SentimentModel.SCORER_KINDS): stock-market news
+# (finance model), crypto news (crypto model), social posts.
+SCORER_ORDER = ("news", "crypto_news", "social")
 
 
 @dataclass(frozen=True)
@@ -47,10 +51,12 @@ def items_from(item_type: str, frame: pd.DataFrame) -> pd.DataFrame:
     body = next((c for c in shape.body_columns if c in frame.columns), None)
     titles = frame["title"] if "title" in frame.columns else pd.Series([None] * len(frame), index=frame.index)
     leads = frame[body] if body else pd.Series([None] * len(frame), index=frame.index)
+    feeds = frame["feed"] if item_type == "news" and "feed" in frame.columns else pd.Series([None] * len(frame), index=frame.index)
     return pd.DataFrame(
         {
             "item_id": frame[shape.id_column].astype(object),
             "item_type": item_type,
+            "market_type": market_types(feeds) if item_type == "news" else CRYPTO,
             "text": [title_and_lead(t, b) for t, b in zip(titles, leads)],
             "published_at": pd.to_datetime(frame["published_at"], utc=True),
             "symbols_mentioned": frame["symbols_mentioned"] if "symbols_mentioned" in frame.columns else None,
@@ -125,8 +131,9 @@ def score_items(items: pd.DataFrame, previous: pd.DataFrame, model: SentimentMod
     op_tags={"crypto_assets/accelerator": "gpu-preferred"},
     kinds={"pytorch", "python", "sql"},
     description=(
-        "Sentiment of each news article (FinBERT by default) and social post (CryptoBERT by default), "
-        "scored on title + lead and partitioned by the item's published time. score = P(positive) - "
+        "Sentiment of each news article and social post: stock-market/macro news (feed category finance) by "
+        "the finance model (FinBERT by default), crypto news and social posts by the crypto model (CryptoBERT "
+        "by default); `market_type` (stock/crypto) says which market each row is about. Scored on title + lead and partitioned by the item's published time. score = P(positive) - "
         "P(negative) in [-1, 1], classes mapped by the model's label names. When a transformer model "
         "cannot be loaded the text is scored by VADER and the rows say model='vader' (also stated in "
         "the materialization metadata). Items without text go to `quarantine`."
@@ -155,11 +162,13 @@ def sentiment_scores(
     )
 
     now = utcnow()
+    kinds = pd.Series([scorer_kind(t, m) for t, m in zip(items.item_type, items.market_type)],
+                      index=items.index, dtype=object)
     frames, per_type = [], {}
-    for item_type in ("news", "social"):
-        of_type = items[items.item_type == item_type]
+    for item_type in SCORER_ORDER:  # a scorer kind: news (stock), crypto_news, social
+        of_type = items[kinds == item_type]
         if of_type.empty:
-            continue  # no model load for a type with nothing to score
+            continue  # no model load for a kind with nothing to score
         choice = sentiment_model.choose(item_type)
         if choice.is_fallback:
             context.log.warning(
@@ -191,6 +200,11 @@ def sentiment_scores(
                 {t: {**s, "scoring_seconds": round(s["scoring_seconds"], 3)} for t, s in per_type.items()}
             ),
             "label_counts": dg.MetadataValue.json(out.label.value_counts().astype(int).to_dict()),
+            "items_by_market_type": dg.MetadataValue.json(
+                {f"{t}:{m}": int(n) for (t, m), n in items.groupby(["item_type", "market_type"]).size().items()}),
+            # articles routed to crypto only because their feed is not in the catalog
+            "news_from_feeds_not_in_catalog": int((~known_feed(news_articles["feed"])).sum())
+            if news_articles is not None and "feed" in news_articles.columns else 0,
             "rows_quarantined": len(rejects),
             "quarantine_by_reason": dg.MetadataValue.json(rejects.by_reason()),
         }
