@@ -57,6 +57,8 @@ class Sentiment(BaseModel):
     by_item_type: list[Row]
     by_model: list[Row]
     latest_published_at: str | None
+    market_type: str | None = Field(default=None, description="stock or crypto on /sentiment/stock|crypto/{symbol}: "
+                                    "only scores of that market's items; absent on /sentiment/{symbol} (all).")
 
 
 class News(BaseModel):

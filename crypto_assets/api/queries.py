@@ -183,9 +183,14 @@ def ohlcv(url, symbol, interval, start, end, limit, page_token, now, secret: byt
     return pager.envelope(rows, token, symbol=symbol, interval=interval)
 
 
-def sentiment(url, symbol, window: pd.Timedelta, window_label: str, now: pd.Timestamp) -> dict:
+def sentiment(url, symbol, window: pd.Timedelta, window_label: str, now: pd.Timestamp,
+              market_type: str | None = None) -> dict:
+    """Scores of items mentioning `symbol` in the window; `market_type` (stock/crypto) keeps only the
+    scores of that market's items (stock: news from markets/macro feeds, scored by the finance model)."""
     start = now - window
-    rows = load("sentiment_scores", start, None, symbols=[symbol], columns=SENTIMENT_COLUMNS, warehouse_url=url)
+    filters = {"market_type": [market_type]} if market_type else None
+    rows = load("sentiment_scores", start, None, symbols=[symbol], columns=SENTIMENT_COLUMNS, filters=filters,
+                warehouse_url=url)
     per_item = rows.groupby("item_id")["score"].mean()
     by_type = rows.groupby("item_type").agg(items=("item_id", "nunique"), mean_score=("score", "mean")).reset_index()
     by_model = rows.groupby("model").agg(scores=("score", "size"), mean_score=("score", "mean"),
@@ -193,6 +198,7 @@ def sentiment(url, symbol, window: pd.Timedelta, window_label: str, now: pd.Time
     labels = rows["label"].value_counts()
     return {
         "symbol": symbol, "window": window_label, "start": render.iso(start), "end": render.iso(now),
+        **({"market_type": market_type} if market_type else {}),
         "items": int(per_item.size), "scores": len(rows),
         "mean_score": float(per_item.mean()) if per_item.size else None,
         "labels": {label: int(labels.get(label, 0)) for label in ("positive", "neutral", "negative")},

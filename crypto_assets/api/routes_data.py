@@ -77,13 +77,33 @@ async def ohlcv(request: Request, symbol: Symbol, interval: BarInterval = "1h", 
             summary="Sentiment of news and posts mentioning a symbol over a trailing window")
 async def sentiment(request: Request, symbol: Symbol,
                     window: Annotated[str, Query(pattern=r"^\d{1,3}[hd]$", description="1h .. 7d, e.g. 24h")] = "24h"):
+    return await _sentiment(request, symbol, window, None)
+
+
+SentimentWindow = Annotated[str, Query(pattern=r"^\d{1,3}[hd]$", description="1h .. 7d, e.g. 24h")]
+
+
+async def _sentiment(request: Request, symbol: str, window: str, market_type: str | None):
     api = _api(request)
     symbol = await api.check_symbol(symbol)
     span = pd.Timedelta(hours=int(window[:-1])) if window.endswith("h") else pd.Timedelta(days=int(window[:-1]))
     if not pd.Timedelta("1h") <= span <= MAX_SENTIMENT_WINDOW:
         raise HTTPException(422, "window must lie between 1h and 7d")
-    return await api.respond("sentiment", "sentiment_scores", {"symbol": symbol, "window": window},
-                             queries.sentiment, api.warehouse_url, symbol, span, window, api.now())
+    endpoint = f"sentiment_{market_type}" if market_type else "sentiment"
+    return await api.respond(endpoint, "sentiment_scores", {"symbol": symbol, "window": window},
+                             queries.sentiment, api.warehouse_url, symbol, span, window, api.now(), market_type)
+
+
+@router.get("/sentiment/stock/{symbol}", response_model=models.Sentiment, dependencies=[readonly],
+            summary="Sentiment of stock-market/macro news mentioning a symbol (finance model, e.g. FinBERT)")
+async def sentiment_stock(request: Request, symbol: Symbol, window: SentimentWindow = "24h"):
+    return await _sentiment(request, symbol, window, "stock")
+
+
+@router.get("/sentiment/crypto/{symbol}", response_model=models.Sentiment, dependencies=[readonly],
+            summary="Sentiment of crypto news and posts mentioning a symbol (crypto model, e.g. CryptoBERT)")
+async def sentiment_crypto(request: Request, symbol: Symbol, window: SentimentWindow = "24h"):
+    return await _sentiment(request, symbol, window, "crypto")
 
 
 @router.get("/news/latest", response_model=models.News, dependencies=[readonly],

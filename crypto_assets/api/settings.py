@@ -41,6 +41,8 @@ DEFAULT_CACHE_TTL_S = {
     "prices_historical": 60.0,
     "ohlcv": 60.0,
     "sentiment": 30.0,
+    "sentiment_stock": 30.0,
+    "sentiment_crypto": 30.0,
     "news": 30.0,
     "technical": 30.0,
     "ml_current": 30.0,

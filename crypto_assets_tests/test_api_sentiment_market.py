@@ -1,0 +1,55 @@
+"""/api/v1/sentiment/stock/{symbol} and /api/v1/sentiment/crypto/{symbol}: the scores of one market's items
+(market_type), on the seeded test warehouse of the API tests (rows say source='test')."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from crypto_assets.api import create_app
+from crypto_assets.tables import table
+from crypto_assets.warehouse.store import Warehouse
+from crypto_assets_tests.api_support import REDIS_URL, headers, redis_prefix, seed, settings
+
+RO = headers("readonly")
+# the seeded scores (api_support.seed): a0 finbert 0.5 + vader 0.1 (BTC|ETH), a1 -0.7 (WBTC), a3 0.9 (BTC),
+# a4 -0.2 (ETH), p1 0.3 (BTC, social, 30 h old). Here a0 and a4 come from markets feeds.
+MARKETS = {"a0": "stock", "a1": "crypto", "a3": "crypto", "a4": "stock", "p1": "crypto"}
+
+
+@pytest.fixture
+def client(warehouse_url):
+    now = pd.Timestamp.now(tz="UTC")
+    frames = seed(warehouse_url, now)
+    scores = frames["sentiment_scores"].assign(market_type=lambda f: f.item_id.map(MARKETS))
+    wh = Warehouse(warehouse_url)
+    start = now.floor("h") - pd.Timedelta("3h")
+    wh.replace_window(table("sentiment_scores"), scores, start - pd.Timedelta("2D"), now.floor("h") + pd.Timedelta("1h"))
+    wh.dispose()
+    with redis_prefix() as prefix, TestClient(create_app(settings(warehouse_url, REDIS_URL, prefix))) as c:
+        yield c
+
+
+def test_stock_and_crypto_sentiment_keep_only_their_market(client):
+    stock = client.get("/api/v1/sentiment/stock/BTC", params={"window": "24h"}, headers=RO).json()
+    assert stock["market_type"] == "stock" and stock["items"] == 1 and stock["scores"] == 2
+    assert stock["mean_score"] == pytest.approx((0.5 + 0.1) / 2)
+    assert {m["model"] for m in stock["by_model"]} == {"finbert", "vader"}
+    crypto = client.get("/api/v1/sentiment/crypto/BTC", params={"window": "24h"}, headers=RO).json()
+    assert crypto["market_type"] == "crypto" and crypto["items"] == 1 and crypto["mean_score"] == pytest.approx(0.9)
+    two_days = client.get("/api/v1/sentiment/crypto/BTC", params={"window": "2d"}, headers=RO).json()
+    assert two_days["items"] == 2 and {t["item_type"] for t in two_days["by_item_type"]} == {"news", "social"}
+    eth = client.get("/api/v1/sentiment/stock/ETH", headers=RO).json()
+    assert eth["items"] == 2 and eth["mean_score"] == pytest.approx(((0.5 + 0.1) / 2 - 0.2) / 2)
+    # the market-blind route still counts both markets and says no market
+    both = client.get("/api/v1/sentiment/BTC", params={"window": "24h"}, headers=RO).json()
+    assert both["items"] == 2 and both.get("market_type") is None
+
+
+def test_market_routes_need_a_key_and_validate_like_the_others(client):
+    assert client.get("/api/v1/sentiment/stock/BTC").status_code == 401
+    r = client.get("/api/v1/sentiment/crypto/DOGE", headers=RO)
+    assert r.status_code == 404 and "/api/v1/symbols" in r.json()["detail"]
+    assert client.get("/api/v1/sentiment/stock/BTC", params={"window": "30d"}, headers=RO).status_code == 422
+    assert client.get("/api/v1/sentiment/bonds/BTC", headers=RO).status_code == 404
