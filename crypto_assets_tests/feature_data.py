@@ -30,6 +30,7 @@ def ohlcv_rows(n_symbols: int, n_bars: int, interval: str = "5min", start: str =
         bars["symbol"] = bars.symbol.map(names)
     return bars.assign(
         bar_end=bars.bar_start + pd.Timedelta(interval), n_observations=5, method="resampled_observations",
+        exchange=None, quote=None, quote_volume=np.nan, trade_count=np.nan,  # resampled bars: no exchange figures
         source=SOURCE, ingested_at=INGESTED,
     )[OHLCV_BARS.column_names]
 

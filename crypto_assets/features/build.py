@@ -27,6 +27,7 @@ from crypto_assets.features.bars import (
     trend_features,
 )
 from crypto_assets.features.daily import macro_features, onchain_features
+from crypto_assets.features.derivatives import derivative_features, volume_features
 from crypto_assets.features.dictionary import AS_OF, FEATURE_NAMES, KEY_COLUMNS
 from crypto_assets.features.sentiment import sentiment_features
 from crypto_assets.sources.series_catalog import (
@@ -37,7 +38,8 @@ from crypto_assets.sources.series_catalog import (
 )
 
 OUTPUT_COLUMNS = [*(c.name for c in KEY_COLUMNS), *FEATURE_NAMES]
-INPUTS = ("ohlcv_bars", "technical_indicators", "sentiment_scores", "macro_series", "onchain_metrics")
+INPUTS = ("ohlcv_bars", "technical_indicators", "sentiment_scores", "macro_series", "onchain_metrics",
+          "derivatives_metrics")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class FeatureInputs:
     sentiment: pd.DataFrame | None = None  # sentiment_scores published in [start - 24h, last as-of]
     macro: pd.DataFrame | None = None  # macro_series rows (any dates; used as-of by available_at)
     onchain: pd.DataFrame | None = None  # onchain_metrics rows (used once their day has closed)
+    derivatives: pd.DataFrame | None = None  # derivatives_metrics rows (optional; as-of by available_at)
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,9 @@ def build_features(inputs: FeatureInputs, start=None, end=None) -> FeatureBuild:
     for daily in (macro, onchain):
         cols.update({name: values[row_time] for name, values in daily.columns.items()})
 
+    cols.update(volume_features(rows, bars))
+    cols.update(derivative_features(rows["symbol"].to_numpy(dtype=object), as_of, inputs.derivatives))
+
     cols.update({
         "dq_has_indicators": has_indicators,
         "dq_indicators_warm": np.isfinite(indicators["sma_200"]),
@@ -175,6 +181,7 @@ def presence(frame: pd.DataFrame) -> dict[str, float]:
         "sentiment_scores": round(float(frame["dq_sentiment_present"].sum()) / n, 4),
         "macro_series": round(float((frame["dq_macro_series_present"] > 0).sum()) / n, 4),
         "onchain_metrics": round(float((frame["dq_onchain_metrics_present"] > 0).sum()) / n, 4),
+        "derivatives_metrics": round(float((frame["dq_derivatives_exchanges"] > 0).sum()) / n, 4),
     }
 
 

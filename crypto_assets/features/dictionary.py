@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crypto_assets.features import params as p
+from crypto_assets.features.derivatives import SPECS as DERIVATIVE_SPECS
 from crypto_assets.indicators.columns import INDICATOR_COLUMNS
 from crypto_assets.sources.series_catalog import macro_series_catalog, onchain_metrics_catalog
 
@@ -45,7 +46,7 @@ KEY_COLUMNS: tuple[FeatureDef, ...] = (
     _f(AS_OF, "key",
        "The row's as-of time = the bar's close time (ohlcv_bars.bar_end, never before bar_start + interval). "
        "Every feature of the row uses only inputs available at or before it.", ["ohlcv_bars.bar_end"], "datetime"),
-    _f("bar_method", "key", "How the bar was made: coingecko_ohlc or resampled_observations.",
+    _f("bar_method", "key", "How the bar was made: exchange, coingecko_ohlc or resampled_observations.",
        ["ohlcv_bars.method"], "str"),
 )
 
@@ -252,11 +253,16 @@ def _quality_features() -> list[FeatureDef]:
     ]
 
 
+def _derivative_and_volume_features() -> list[FeatureDef]:
+    """Derivatives (as-of) and exchange-volume columns: crypto_assets/features/derivatives.py."""
+    return [_f(name, group, description, inputs, kind) for name, kind, group, description, inputs in DERIVATIVE_SPECS]
+
+
 def _build() -> tuple[FeatureDef, ...]:
     feats = (
         _bar_features() + _indicator_features() + _trend_features() + _calendar_features()
         + _cross_section_features() + _sentiment_features() + _macro_features() + _cross_asset_features()
-        + _onchain_features() + _quality_features()
+        + _onchain_features() + _quality_features() + _derivative_and_volume_features()
     )
     names = [f.name for f in (*KEY_COLUMNS, *feats)]
     if len(names) != len(set(names)):
@@ -286,6 +292,8 @@ _GROUP_TITLES = {
     "macro": "Macro (as-of)",
     "cross_asset": "Cross-asset",
     "onchain": "On-chain (as-of, previous closed day)",
+    "derivatives": "Derivatives (as-of: funding, open interest, basis)",
+    "volume": "Exchange volume of the bar",
     "quality": "Data quality",
 }
 

@@ -22,8 +22,11 @@ from crypto_assets.assets.common import SINGLE_RUN, partition_label, window_of
 from crypto_assets.features import params as p
 from crypto_assets.features.bars import BAR_COLUMNS, INDICATOR_INPUT_COLUMNS
 from crypto_assets.features.build import FeatureInputs, build_features, read_windows
+from crypto_assets.features.derivatives import DERIVATIVES_COLUMNS, VOLUME_BAR_COLUMNS
+from crypto_assets.features.derivatives import read_window as derivatives_read_window
 from crypto_assets.features.dictionary import ALL_COLUMNS, FEATURE_NAMES
 from crypto_assets.partitions import HOURLY
+from crypto_assets.tables.derivatives import DERIVATIVES_METRICS
 from crypto_assets.tables.features import ML_FEATURES
 from crypto_assets.tables.macro import MACRO_SERIES
 from crypto_assets.tables.onchain import ONCHAIN_METRICS
@@ -50,6 +53,9 @@ MACRO_LINEAGE = dg.TimeWindowPartitionMapping(
 ONCHAIN_LINEAGE = dg.TimeWindowPartitionMapping(
     start_offset=-24 * p.ONCHAIN_LINEAGE_DAYS, end_offset=-24, allow_nonexistent_upstream_partitions=True
 )
+# Hourly -> hourly: the 24 h changes of funding and open interest look a day (plus staleness) back.
+# Optional (never required by automation, see policies.py): a missing hour is NaN features + dq_*.
+DERIVATIVES_LINEAGE = dg.TimeWindowPartitionMapping(start_offset=-33, allow_nonexistent_upstream_partitions=True)
 
 
 def column_schema() -> dg.TableSchema:
@@ -69,7 +75,7 @@ def column_schema() -> dg.TableSchema:
     group_name="features",
     kinds={"python", "sql"},
     ins={
-        "ohlcv_bars": dg.AssetIn(metadata={"columns": BAR_COLUMNS}),
+        "ohlcv_bars": dg.AssetIn(metadata={"columns": [*BAR_COLUMNS, *VOLUME_BAR_COLUMNS]}),
         "technical_indicators": dg.AssetIn(metadata={"columns": INDICATOR_INPUT_COLUMNS}),
         "sentiment_scores": dg.AssetIn(partition_mapping=SENTIMENT_LOOKBACK,
                                        metadata={"columns": SENTIMENT_COLUMNS}),
@@ -77,6 +83,7 @@ def column_schema() -> dg.TableSchema:
     deps=[
         dg.AssetDep("macro_series", partition_mapping=MACRO_LINEAGE),
         dg.AssetDep("onchain_metrics", partition_mapping=ONCHAIN_LINEAGE),
+        dg.AssetDep("derivatives_metrics", partition_mapping=DERIVATIVES_LINEAGE),
     ],
     metadata={
         "dagster/column_schema": column_schema(),
@@ -111,10 +118,12 @@ def ml_features(
                                      ignore_index=True)
     macro = wh.read(MACRO_SERIES, *needs.macro_dates, columns=MACRO_COLUMNS)
     onchain = wh.read(ONCHAIN_METRICS, *needs.onchain_dates, columns=ONCHAIN_COLUMNS)
+    derivatives = wh.read(DERIVATIVES_METRICS, *derivatives_read_window(start, needs.last_as_of),
+                          columns=DERIVATIVES_COLUMNS)
 
     built = build_features(
         FeatureInputs(bars=ohlcv_bars, indicators=technical_indicators, sentiment=sentiment_scores,
-                      macro=macro, onchain=onchain),
+                      macro=macro, onchain=onchain, derivatives=derivatives),
         start, end,
     )
     frame = built.frame.assign(source=SOURCE, ingested_at=utcnow())
@@ -133,7 +142,7 @@ def ml_features(
             "inputs_read": dg.MetadataValue.json({
                 "ohlcv_bars": len(ohlcv_bars), "technical_indicators": len(technical_indicators),
                 "sentiment_scores": len(sentiment_scores), "macro_series": len(macro),
-                "onchain_metrics": len(onchain),
+                "onchain_metrics": len(onchain), "derivatives_metrics": len(derivatives),
             }),
         }
     )
