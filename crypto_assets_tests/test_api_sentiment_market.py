@@ -53,3 +53,31 @@ def test_market_routes_need_a_key_and_validate_like_the_others(client):
     assert r.status_code == 404 and "/api/v1/symbols" in r.json()["detail"]
     assert client.get("/api/v1/sentiment/stock/BTC", params={"window": "30d"}, headers=RO).status_code == 422
     assert client.get("/api/v1/sentiment/bonds/BTC", headers=RO).status_code == 404
+
+
+def test_latest_narratives_newest_first_with_parsed_themes(client, warehouse_url):
+    from crypto_assets.llm.narratives import strength_columns
+    from crypto_assets_tests.api_support import frame_for
+
+    # (another limit than below: the response cache only learns of new rows from a materialization)
+    empty = client.get("/api/v1/narratives/latest", params={"limit": 5}, headers=RO).json()
+    assert empty["count"] == 0 and empty["data"] == [] and "CRYPTO_LLM_URL" in empty["note"]
+
+    hours = pd.date_range("2025-10-01 10:00", periods=3, freq="1h", tz="UTC")
+    themes = '[{"coins": ["ETH"], "evidence": [1], "strength": 0.6, "theme": "regulation"}]'
+    rows = frame_for(table("news_narratives"), 3, hour_start=hours, status=["ok", "failed", "ok"],
+                     themes_json=[themes, None, themes], summary=["first", None, "third"],
+                     **{c: [0.6 if c == "strength_regulation" else 0.0, float("nan"), 0.5]
+                        for c in strength_columns()})
+    wh = Warehouse(warehouse_url)
+    wh.replace_window(table("news_narratives"), rows, hours[0], hours[-1] + pd.Timedelta("1h"))
+    wh.dispose()
+    got = client.get("/api/v1/narratives/latest", headers=RO).json()
+    assert got["count"] == 3 and got["note"] is None
+    assert [r["summary"] for r in got["data"]] == ["third", None, "first"]
+    assert got["data"][2]["themes"][0]["theme"] == "regulation" and got["data"][1]["themes"] is None
+    assert got["data"][2]["strengths"]["regulation"] == 0.6 and got["data"][1]["strengths"]["macro"] is None
+    ok = client.get("/api/v1/narratives/latest", params={"status": "ok", "limit": 1}, headers=RO).json()
+    assert ok["count"] == 1 and ok["data"][0]["summary"] == "third"
+    assert client.get("/api/v1/narratives/latest", params={"limit": 1000}, headers=RO).status_code == 422
+    assert client.get("/api/v1/narratives/latest").status_code == 401

@@ -26,8 +26,21 @@ class PricePage(Page):
 
 
 class OhlcvPage(Page):
+    """Bars with `method` (exchange, coingecko_ohlc, resampled_observations); exchange bars carry their
+    traded `volume` (base currency), `quote_volume`, `trade_count`, `exchange` and `quote` (null where the
+    source gives none: CoinGecko bars have no volume)."""
+
     symbol: str
     interval: str
+
+
+class DerivativesPage(Page):
+    """derivatives_metrics rows: funding_snapshot, open_interest, funding_history, open_interest_history.
+    Figures an exchange does not give are null, never estimated; `available_at` says when each became known."""
+
+    symbol: str
+    kind: str | None = Field(description="The kind filter, if any.")
+    exchange: str | None = Field(description="The exchange filter, if any.")
 
 
 class FeaturesPage(Page):
@@ -59,6 +72,13 @@ class Sentiment(BaseModel):
     latest_published_at: str | None
     market_type: str | None = Field(default=None, description="stock or crypto on /sentiment/stock|crypto/{symbol}: "
                                     "only scores of that market's items; absent on /sentiment/{symbol} (all).")
+
+
+class Narratives(BaseModel):
+    count: int
+    note: str | None = Field(default=None, description="Why there are none, when there are none.")
+    data: list[Row] = Field(description="Newest hour first: hour_start, status (ok/failed), summary, themes "
+                            "(theme, strength, coins, evidence), strengths per theme, top_theme, coins, model, ...")
 
 
 class News(BaseModel):

@@ -183,6 +183,40 @@ def ohlcv(url, symbol, interval, start, end, limit, page_token, now, secret: byt
     return pager.envelope(rows, token, symbol=symbol, interval=interval)
 
 
+DERIVATIVES = "derivatives_metrics"
+DERIVATIVES_ORDER = ["observed_at", "exchange", "kind"]
+DERIVATIVES_MAX_TIES = 64  # rows one instant can hold (exchanges x kinds): a page never splits them
+
+
+def derivatives(url, symbol, kind, exchange, start, end, limit, page_token, now, secret: bytes) -> dict:
+    """derivatives_metrics rows of a symbol by observed_at (then exchange, kind), keyset-paged on
+    observed_at. Rows sharing one instant (several exchanges settle funding at 00/08/16 UTC) are
+    never split across pages: a page ends before such a group, or holds all of it."""
+    from crypto_assets.loading import _warehouse  # noqa: PLC0415 - the same warehouse cache as load()
+
+    spec = declared(DERIVATIVES)
+    params = {"symbol": symbol, "kind": kind, "exchange": exchange, "limit": limit}
+    pager = Pager("derivatives", params, start, end, page_token, now, secret)
+    filters = {"symbol": [symbol]}
+    if kind:
+        filters["kind"] = [kind]
+    if exchange:
+        filters["exchange"] = [exchange]
+    rows = _warehouse(url).read(spec, pager.time, pager.end, filters=filters, order_by=DERIVATIVES_ORDER,
+                                limit=limit + 1 + DERIVATIVES_MAX_TIES)
+    token = None
+    if len(rows) > limit:
+        times = rows["observed_at"]
+        boundary = times.iloc[limit]
+        first = int((times < boundary).sum())  # the page ends before the group at the boundary ...
+        if first == 0:  # ... unless that group starts the page: then all of it
+            first = int((times <= boundary).sum())
+        if first < len(rows):
+            token = pager.token(rows["observed_at"].iloc[first])
+        rows = rows.iloc[:first]
+    return pager.envelope(rows, token, symbol=symbol, kind=kind, exchange=exchange)
+
+
 def sentiment(url, symbol, window: pd.Timedelta, window_label: str, now: pd.Timestamp,
               market_type: str | None = None) -> dict:
     """Scores of items mentioning `symbol` in the window; `market_type` (stock/crypto) keeps only the
@@ -205,6 +239,29 @@ def sentiment(url, symbol, window: pd.Timedelta, window_label: str, now: pd.Time
         "by_item_type": render.records(by_type), "by_model": render.records(by_model),
         "latest_published_at": render.iso(rows.published_at.max()) if len(rows) else None,
     }
+
+
+NARRATIVE_COLUMNS = ["hour_start", "status", "summary", "themes_json", "top_theme", "coins", "article_count",
+                     "available_at", "model", "prompt_version", "error"]
+
+
+def latest_narratives(url, status: str | None, limit: int) -> dict:
+    """The newest hourly LLM narratives (news_narratives), newest hour first; themes parsed from JSON.
+    Empty with a note when the table has none (no LLM configured, or nothing narrated yet)."""
+    import json
+
+    from crypto_assets.llm.narratives import THEMES
+
+    columns = [*NARRATIVE_COLUMNS, *(f"strength_{t}" for t in THEMES)]
+    rows = load("news_narratives", columns=columns, filters={"status": [status]} if status else None,
+                warehouse_url=url, newest_first=True, limit=limit)
+    data = render.records(rows.drop(columns=["themes_json"]))
+    for record, themes in zip(data, rows.themes_json):
+        record["themes"] = json.loads(themes) if isinstance(themes, str) else None
+        record["strengths"] = {t: record.pop(f"strength_{t}") for t in THEMES}
+    note = None if len(rows) else ("no narratives: news_narratives is optional and needs a local LLM "
+                                   "(CRYPTO_LLM_URL, CRYPTO_LLM_MODEL); see docs/intelligence.md")
+    return {"count": len(rows), "note": note, "data": data}
 
 
 def latest_news(url, symbol: str | None, limit: int) -> dict:

@@ -73,6 +73,26 @@ async def ohlcv(request: Request, symbol: Symbol, interval: BarInterval = "1h", 
                              api.token_secret)
 
 
+DerivativeKind = Literal["funding_snapshot", "open_interest", "funding_history", "open_interest_history"]
+
+
+@router.get("/derivatives/{symbol}", response_model=models.DerivativesPage, dependencies=[readonly],
+            summary="Perpetual-swap funding rates, open interest, mark/index price and basis (paged)")
+async def derivatives(request: Request, symbol: Symbol, start: Start = None, end: End = None,
+                      kind: DerivativeKind | None = None,
+                      exchange: Annotated[str | None, Query(pattern=r"^[a-z0-9]{2,20}$",
+                                                            description="binance, bybit or okx.")] = None,
+                      limit: Limit = 1000, page_token: PageToken = None):
+    api = _api(request)
+    symbol = await api.check_symbol(symbol)
+    queries.declared(queries.DERIVATIVES)
+    params = {"symbol": symbol, "start": start, "end": end, "kind": kind, "exchange": exchange, "limit": limit,
+              "page": page_token}
+    return await api.respond("derivatives", queries.DERIVATIVES, params, queries.derivatives,
+                             api.warehouse_url, symbol, kind, exchange, start, end, limit, page_token, api.now(),
+                             api.token_secret)
+
+
 @router.get("/sentiment/{symbol}", response_model=models.Sentiment, dependencies=[readonly],
             summary="Sentiment of news and posts mentioning a symbol over a trailing window")
 async def sentiment(request: Request, symbol: Symbol,
@@ -104,6 +124,16 @@ async def sentiment_stock(request: Request, symbol: Symbol, window: SentimentWin
             summary="Sentiment of crypto news and posts mentioning a symbol (crypto model, e.g. CryptoBERT)")
 async def sentiment_crypto(request: Request, symbol: Symbol, window: SentimentWindow = "24h"):
     return await _sentiment(request, symbol, window, "crypto")
+
+
+@router.get("/narratives/latest", response_model=models.Narratives, dependencies=[readonly],
+            summary="Latest hourly LLM news narratives (optional asset news_narratives)")
+async def latest_narratives(request: Request,
+                            status: Literal["ok", "failed", "any"] = "any",
+                            limit: Annotated[int, Query(ge=1, le=168, description="Hours, newest first.")] = 24):
+    api = _api(request)
+    return await api.respond("narratives", "news_narratives", {"status": status, "limit": limit},
+                             queries.latest_narratives, api.warehouse_url, None if status == "any" else status, limit)
 
 
 @router.get("/news/latest", response_model=models.News, dependencies=[readonly],
