@@ -43,6 +43,9 @@ RUNS = {  # asset -> (partition, range)
     "news_narratives": (BUILT_HOUR, None),
     # the hour of the recorded bybit funding snapshot (2024-11-04 14:21 UTC)
     "derivatives_metrics": ("2024-11-04-14:00", None),
+    # from the recorded bars (their lookback hours are empty there: regimes warm up, scores lack a baseline)
+    "market_regimes": (None, PRICE_HOURS),
+    "market_anomalies": (None, PRICE_HOURS),
 }
 
 
@@ -76,6 +79,11 @@ def test_every_asset_materializes_on_the_warehouse(warehouse_url, tmp_path, monk
                                             if e.is_failure])
         result = graph.materialize(instance, ["ml_features"], range_=PRICE_HOURS, raise_on_error=False)
         assert result.success
+        for asset in ("market_regimes", "market_anomalies"):
+            result = graph.materialize(instance, [asset], range_=RUNS[asset][1], raise_on_error=False)
+            assert result.success, (asset, [str(e.event_specific_data)[:800] for e in result.all_events
+                                            if e.is_failure])
+            assert len(load(asset, warehouse_url=warehouse_url)) > 0, asset
 
     news = load("news_articles", H1, H1 + pd.Timedelta("1h"), warehouse_url=warehouse_url)
     assert news.title.tolist() == ["Bitcoin 🚀 rallies as USDC regains its peg"] and len(news.url.iloc[0]) > 1000

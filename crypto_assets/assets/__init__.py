@@ -17,6 +17,7 @@ _MODULES = (
     "crypto_assets.assets.enrich.sentiment",
     "crypto_assets.assets.enrich.narratives",
     "crypto_assets.assets.enrich.indicators",
+    "crypto_assets.assets.enrich.intelligence",
     "crypto_assets.assets.features.ml_features",
 )
 

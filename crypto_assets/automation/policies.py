@@ -46,6 +46,8 @@ HOURLY_DATASETS = (
     "news_narratives",
     "technical_indicators",
     "ml_features",
+    "market_regimes",
+    "market_anomalies",
 )
 DAILY_DATASETS = ("macro_series", "onchain_metrics")
 
@@ -145,6 +147,11 @@ AUTOMATION = {
                             & AC.cron_tick_passed("4 * * * *").since_last_handled()
                             & ~AC.in_progress()).with_label("hourly at :04: the hour that just closed"),
     "technical_indicators": downstream_condition(),
+    # Market intelligence follows the bars of the hour (their lookback is read from the warehouse, never a
+    # required parent). Exchange candles and news are optional inputs of the anomalies: never blocking.
+    "market_regimes": downstream_condition(Parents(required=("ohlcv_bars",))),
+    "market_anomalies": downstream_condition(Parents(required=("ohlcv_bars",),
+                                                     triggers=("ohlcv_bars", "exchange_candles", "news_articles"))),
     # News alone drives sentiment: social posts need Reddit credentials a user may not have.
     "sentiment_scores": downstream_condition(Parents(required=(), any_of=("news_articles", "social_posts"))),
     # Optional LLM narratives of the hour's news; nothing requires them (ml_features never waits on them).

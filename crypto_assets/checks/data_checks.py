@@ -187,6 +187,16 @@ def make_checks(asset: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
             return divergence_result(_read(warehouse, spec, scope.window,
                                            ["exchange", "symbol", "interval", "bar_start", "close"]))
 
+    if name == "market_anomalies":
+
+        @check("anomalies_found", "No anomaly in the hours checked; fails with WARN (an alert) listing those found.")
+        def anomalies_check(scope: CheckScope, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+            from crypto_assets.assets.enrich.intelligence import anomalies_result  # noqa: PLC0415
+
+            return anomalies_result(_read(warehouse, spec, scope.window, ["symbol", "kind", "bar_start", "value",
+                                                                          "baseline", "z", "is_anomaly"]),
+                                    _describe_window(scope.window))
+
     if name in QUARANTINING:
 
         @check("quarantine_share", f"At most {QUARANTINE_MAX:.0%} of the input records were rejected.")

@@ -39,6 +39,8 @@ DATA_TIME_COLUMNS: Mapping[str, str] = {
     "derivatives_metrics": "available_at",
     "technical_indicators": "bar_end",
     "ml_features": "asof_time",
+    "market_regimes": "asof_time",
+    "market_anomalies": "asof_time",
     "news_articles": "published_at",
     "social_posts": "published_at",
     "sentiment_scores": "published_at",

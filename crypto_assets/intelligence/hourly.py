@@ -9,7 +9,6 @@ would look like a volume collapse). Bars longer than an hour (4h, 1D) are not us
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,13 +114,23 @@ def window_stats(window: np.ndarray, min_count: int) -> tuple[np.ndarray, np.nda
     return count, np.where(enough, mean, np.nan), np.where(enough & (count > 1), std, np.nan)
 
 
+def _sorted_median(sorted_values: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Median of each row of values sorted along the last axis with NaN last (`count` finite each)."""
+    safe = np.maximum(count, 1)
+    lo = np.take_along_axis(sorted_values, ((safe - 1) // 2)[..., None], axis=-1)[..., 0]
+    hi = np.take_along_axis(sorted_values, (safe // 2)[..., None], axis=-1)[..., 0]
+    return np.where(count > 0, (lo + hi) / 2.0, np.nan)
+
+
 def window_median_mad(window: np.ndarray, min_count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(count, median, median absolute deviation) over the last axis, ignoring NaN."""
+    """(count, median, median absolute deviation) over the last axis, ignoring NaN.
+
+    Sorting puts NaN last, so the median is read at the middle of each row's finite values
+    (faster than nanmedian, and the same numbers)."""
     count = np.isfinite(window).sum(axis=-1)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows: NaN is the answer
-        median = np.nanmedian(window, axis=-1)
-        mad = np.nanmedian(np.abs(window - median[..., None]), axis=-1)
+    median = _sorted_median(np.sort(window, axis=-1), count)
+    with np.errstate(invalid="ignore"):
+        deviation = np.abs(window - median[..., None])
+    mad = _sorted_median(np.sort(deviation, axis=-1), count)
     enough = count >= min_count
     return count, np.where(enough, median, np.nan), np.where(enough, mad, np.nan)
-

@@ -43,26 +43,28 @@ MARKET_REGIMES = TableSpec(
 MARKET_ANOMALIES = TableSpec(
     name="market_anomalies",
     description=(
-        "Anomalies per hour, each with its evidence: robust z-scores (median / MAD of the "
+        "Hourly anomaly scores, each with its evidence: robust z-scores (median / MAD of the "
         f"{ANOMALY_WINDOW_HOURS} hours BEFORE the hour) of hourly log returns (price_jump), log volumes "
         "(volume_spike), the spread between exchanges' closes (exchange_divergence) and the count of news "
-        "articles published (news_spike, market-wide). Only hours at or past the threshold are rows; an empty "
-        "partition means nothing anomalous. See docs/intelligence.md."
+        "articles published (news_spike, market-wide). Every scored (symbol, kind, hour) is a row; `is_anomaly` "
+        "marks those at or past the threshold, which also carry JSON `evidence`. See docs/intelligence.md."
     ),
     columns=(
-        Column("symbol", "str", f"Ticker, or `{MARKET}` for market-wide anomalies (news).", nullable=False),
+        Column("symbol", "str", f"Ticker, or `{MARKET}` for market-wide measures (news).", nullable=False),
         Column("kind", "str", "price_jump, volume_spike, exchange_divergence or news_spike.", nullable=False),
         Column("bar_start", "datetime", "Start of the hour judged (UTC).", nullable=False),
         Column("asof_time", "datetime", "bar_start + 1h: when the hour's value is known."),
         Column("value", "float", "The hour's value: log return, ln(volume), relative spread, or article count."),
-        Column("baseline", "float", "Median of the same measure over the trailing window."),
+        Column("baseline", "float", "Median of the same measure over the trailing window (NaN: too few points)."),
         Column("scale", "float", "1.4826 x MAD of the trailing window (news: at least 1 article)."),
-        Column("z", "float", "Robust z-score: (value - baseline) / scale."),
+        Column("z", "float", "Robust z-score: (value - baseline) / scale; NaN when unknown or scale is 0."),
         Column("threshold", "float", "|z| at or above which an hour is an anomaly."),
-        Column("direction", "str", "up or down."),
+        Column("direction", "str", "up or down (value above or below the baseline)."),
         Column("window_hours", "int", "Length of the trailing window (hours before bar_start)."),
         Column("window_points", "int", "Points of the window that had a value."),
-        Column("evidence", "text", "JSON with the inputs behind the value (closes, exchanges, volumes)."),
+        Column("is_anomaly", "bool", "|z| >= threshold (divergence: and spread >= 0.5 %)."),
+        Column("evidence", "text", "JSON with the inputs behind an anomaly (closes, exchanges' closes, volume, "
+               "articles); empty for rows that are not anomalies."),
         Column("method", "str", "Method version (crypto_assets/intelligence/params.py)."),
         *common_columns(),
     ),
