@@ -15,6 +15,7 @@ from crypto_assets.sources.catalog import default_source_mode
 from crypto_assets.sources.coingecko import CoinGecko
 from crypto_assets.sources.exchanges import Exchanges
 from crypto_assets.sources.fred import Fred
+from crypto_assets.sources.fear_greed import AlternativeMe
 from crypto_assets.sources.onchain import BlockchainCom, DefiLlama
 from crypto_assets.sources.yahoo import YahooFinance
 from crypto_assets.warehouse.resource import WarehouseIOManager, WarehouseResource
@@ -35,6 +36,7 @@ def build_resources(mode: str | None = None, warehouse_url: str | None = None) -
         "fred": Fred(mode=mode),
         "blockchain_com": BlockchainCom(mode=mode),
         "defillama": DefiLlama(mode=mode),
+        "alternative_me": AlternativeMe(mode=mode),
         "sentiment_model": SentimentModel(),
         "llm": LLMResource(),  # off unless CRYPTO_LLM_URL and CRYPTO_LLM_MODEL are set
     }

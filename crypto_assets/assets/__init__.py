@@ -14,6 +14,7 @@ _MODULES = (
     "crypto_assets.assets.ingest.social",
     "crypto_assets.assets.ingest.macro",
     "crypto_assets.assets.ingest.onchain",
+    "crypto_assets.assets.ingest.fear_greed",
     "crypto_assets.assets.enrich.sentiment",
     "crypto_assets.assets.enrich.narratives",
     "crypto_assets.assets.enrich.indicators",

@@ -49,7 +49,7 @@ HOURLY_DATASETS = (
     "market_regimes",
     "market_anomalies",
 )
-DAILY_DATASETS = ("macro_series", "onchain_metrics")
+DAILY_DATASETS = ("macro_series", "onchain_metrics", "fear_greed_index")
 
 # The live price cron. CRYPTO_LIVE_CRON overrides it (the end-to-end daemon test runs every minute).
 LIVE_CRON = os.environ.get("CRYPTO_LIVE_CRON", "*/5 * * * *")

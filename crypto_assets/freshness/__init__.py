@@ -47,6 +47,7 @@ DATA_TIME_COLUMNS: Mapping[str, str] = {
     "news_narratives": "available_at",
     "macro_series": "available_at",
     "onchain_metrics": "available_at",
+    "fear_greed_index": "available_at",
     "coin_universe": "ingested_at",
 }
 
