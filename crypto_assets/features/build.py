@@ -29,6 +29,7 @@ from crypto_assets.features.bars import (
 from crypto_assets.features.daily import macro_features, onchain_features
 from crypto_assets.features.derivatives import derivative_features, volume_features
 from crypto_assets.features.dictionary import AS_OF, FEATURE_NAMES, KEY_COLUMNS
+from crypto_assets.features.narratives import narrative_features
 from crypto_assets.features.sentiment import sentiment_features
 from crypto_assets.sources.series_catalog import (
     MacroSeries,
@@ -50,6 +51,7 @@ class FeatureInputs:
     macro: pd.DataFrame | None = None  # macro_series rows (any dates; used as-of by available_at)
     onchain: pd.DataFrame | None = None  # onchain_metrics rows (used once their day has closed)
     derivatives: pd.DataFrame | None = None  # derivatives_metrics rows (optional; as-of by available_at)
+    narratives: pd.DataFrame | None = None  # news_narratives rows (optional; as-of by available_at)
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,7 @@ def build_features(inputs: FeatureInputs, start=None, end=None) -> FeatureBuild:
 
     cols.update(volume_features(rows, bars))
     cols.update(derivative_features(rows["symbol"].to_numpy(dtype=object), as_of, inputs.derivatives))
+    cols.update(narrative_features(rows["symbol"].to_numpy(dtype=object), as_of, inputs.narratives))
 
     cols.update({
         "dq_has_indicators": has_indicators,
@@ -182,6 +185,7 @@ def presence(frame: pd.DataFrame) -> dict[str, float]:
         "macro_series": round(float((frame["dq_macro_series_present"] > 0).sum()) / n, 4),
         "onchain_metrics": round(float((frame["dq_onchain_metrics_present"] > 0).sum()) / n, 4),
         "derivatives_metrics": round(float((frame["dq_derivatives_exchanges"] > 0).sum()) / n, 4),
+        "news_narratives": round(float((frame["dq_narratives_24h"] > 0).sum()) / n, 4),
     }
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from crypto_assets.features import params as p
 from crypto_assets.features.derivatives import SPECS as DERIVATIVE_SPECS
+from crypto_assets.features.narratives import SPECS as NARRATIVE_SPECS
 from crypto_assets.indicators.columns import INDICATOR_COLUMNS
 from crypto_assets.sources.series_catalog import macro_series_catalog, onchain_metrics_catalog
 
@@ -258,11 +259,16 @@ def _derivative_and_volume_features() -> list[FeatureDef]:
     return [_f(name, group, description, inputs, kind) for name, kind, group, description, inputs in DERIVATIVE_SPECS]
 
 
+def _narrative_features() -> list[FeatureDef]:
+    """LLM news narrative themes (as-of, optional input): crypto_assets/features/narratives.py."""
+    return [_f(name, group, description, inputs, kind) for name, kind, group, description, inputs in NARRATIVE_SPECS]
+
+
 def _build() -> tuple[FeatureDef, ...]:
     feats = (
         _bar_features() + _indicator_features() + _trend_features() + _calendar_features()
         + _cross_section_features() + _sentiment_features() + _macro_features() + _cross_asset_features()
-        + _onchain_features() + _quality_features() + _derivative_and_volume_features()
+        + _onchain_features() + _quality_features() + _derivative_and_volume_features() + _narrative_features()
     )
     names = [f.name for f in (*KEY_COLUMNS, *feats)]
     if len(names) != len(set(names)):
@@ -294,6 +300,7 @@ _GROUP_TITLES = {
     "onchain": "On-chain (as-of, previous closed day)",
     "derivatives": "Derivatives (as-of: funding, open interest, basis)",
     "volume": "Exchange volume of the bar",
+    "narratives": "LLM news narratives (as-of, optional input)",
     "quality": "Data quality",
 }
 

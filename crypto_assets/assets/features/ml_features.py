@@ -25,10 +25,13 @@ from crypto_assets.features.build import FeatureInputs, build_features, read_win
 from crypto_assets.features.derivatives import DERIVATIVES_COLUMNS, VOLUME_BAR_COLUMNS
 from crypto_assets.features.derivatives import read_window as derivatives_read_window
 from crypto_assets.features.dictionary import ALL_COLUMNS, FEATURE_NAMES
+from crypto_assets.features.narratives import NARRATIVE_COLUMNS
+from crypto_assets.features.narratives import read_window as narratives_read_window
 from crypto_assets.partitions import HOURLY
 from crypto_assets.tables.derivatives import DERIVATIVES_METRICS
 from crypto_assets.tables.features import ML_FEATURES
 from crypto_assets.tables.macro import MACRO_SERIES
+from crypto_assets.tables.narratives import NEWS_NARRATIVES
 from crypto_assets.tables.onchain import ONCHAIN_METRICS
 from crypto_assets.tables.sentiment import SENTIMENT_SCORES
 from crypto_assets.warehouse.resource import WarehouseResource
@@ -120,10 +123,12 @@ def ml_features(
     onchain = wh.read(ONCHAIN_METRICS, *needs.onchain_dates, columns=ONCHAIN_COLUMNS)
     derivatives = wh.read(DERIVATIVES_METRICS, *derivatives_read_window(start, needs.last_as_of),
                           columns=DERIVATIVES_COLUMNS)
+    # Optional, read from the warehouse and not a declared parent: narratives never block features.
+    narratives = wh.read(NEWS_NARRATIVES, *narratives_read_window(start, needs.last_as_of), columns=NARRATIVE_COLUMNS)
 
     built = build_features(
         FeatureInputs(bars=ohlcv_bars, indicators=technical_indicators, sentiment=sentiment_scores,
-                      macro=macro, onchain=onchain, derivatives=derivatives),
+                      macro=macro, onchain=onchain, derivatives=derivatives, narratives=narratives),
         start, end,
     )
     frame = built.frame.assign(source=SOURCE, ingested_at=utcnow())
@@ -143,6 +148,7 @@ def ml_features(
                 "ohlcv_bars": len(ohlcv_bars), "technical_indicators": len(technical_indicators),
                 "sentiment_scores": len(sentiment_scores), "macro_series": len(macro),
                 "onchain_metrics": len(onchain), "derivatives_metrics": len(derivatives),
+                "news_narratives": len(narratives),
             }),
         }
     )
