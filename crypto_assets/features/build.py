@@ -29,6 +29,7 @@ from crypto_assets.features.bars import (
 from crypto_assets.features.daily import macro_features, onchain_features
 from crypto_assets.features.derivatives import derivative_features, volume_features
 from crypto_assets.features.dictionary import AS_OF, FEATURE_NAMES, KEY_COLUMNS
+from crypto_assets.features.intelligence import fear_greed_features, regime_features
 from crypto_assets.features.narratives import narrative_features
 from crypto_assets.features.sentiment import sentiment_features
 from crypto_assets.sources.series_catalog import (
@@ -52,6 +53,8 @@ class FeatureInputs:
     onchain: pd.DataFrame | None = None  # onchain_metrics rows (used once their day has closed)
     derivatives: pd.DataFrame | None = None  # derivatives_metrics rows (optional; as-of by available_at)
     narratives: pd.DataFrame | None = None  # news_narratives rows (optional; as-of by available_at)
+    regimes: pd.DataFrame | None = None  # market_regimes rows (optional; as of the bar's hour start)
+    fear_greed: pd.DataFrame | None = None  # fear_greed_index rows (optional; as-of by available_at)
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,8 @@ def build_features(inputs: FeatureInputs, start=None, end=None) -> FeatureBuild:
     cols.update(volume_features(rows, bars))
     cols.update(derivative_features(rows["symbol"].to_numpy(dtype=object), as_of, inputs.derivatives))
     cols.update(narrative_features(rows["symbol"].to_numpy(dtype=object), as_of, inputs.narratives))
+    cols.update(regime_features(rows["symbol"].to_numpy(dtype=object), rows["bar_start"], inputs.regimes))
+    cols.update(fear_greed_features(as_of, inputs.fear_greed))
 
     cols.update({
         "dq_has_indicators": has_indicators,
@@ -186,6 +191,8 @@ def presence(frame: pd.DataFrame) -> dict[str, float]:
         "onchain_metrics": round(float((frame["dq_onchain_metrics_present"] > 0).sum()) / n, 4),
         "derivatives_metrics": round(float((frame["dq_derivatives_exchanges"] > 0).sum()) / n, 4),
         "news_narratives": round(float((frame["dq_narratives_24h"] > 0).sum()) / n, 4),
+        "market_regimes": round(float(frame["dq_regime_present"].sum()) / n, 4),
+        "fear_greed_index": round(float(frame["dq_fng_age_hours"].notna().sum()) / n, 4),
     }
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from crypto_assets.features import params as p
 from crypto_assets.features.derivatives import SPECS as DERIVATIVE_SPECS
+from crypto_assets.features.intelligence import SPECS as INTELLIGENCE_SPECS
 from crypto_assets.features.narratives import SPECS as NARRATIVE_SPECS
 from crypto_assets.indicators.columns import INDICATOR_COLUMNS
 from crypto_assets.sources.series_catalog import macro_series_catalog, onchain_metrics_catalog
@@ -264,11 +265,17 @@ def _narrative_features() -> list[FeatureDef]:
     return [_f(name, group, description, inputs, kind) for name, kind, group, description, inputs in NARRATIVE_SPECS]
 
 
+def _intelligence_features() -> list[FeatureDef]:
+    """Market regimes and Fear & Greed (as-of, optional inputs): crypto_assets/features/intelligence.py."""
+    return [_f(name, group, description, inputs, kind) for name, kind, group, description, inputs in INTELLIGENCE_SPECS]
+
+
 def _build() -> tuple[FeatureDef, ...]:
     feats = (
         _bar_features() + _indicator_features() + _trend_features() + _calendar_features()
         + _cross_section_features() + _sentiment_features() + _macro_features() + _cross_asset_features()
         + _onchain_features() + _quality_features() + _derivative_and_volume_features() + _narrative_features()
+        + _intelligence_features()
     )
     names = [f.name for f in (*KEY_COLUMNS, *feats)]
     if len(names) != len(set(names)):
@@ -301,6 +308,8 @@ _GROUP_TITLES = {
     "derivatives": "Derivatives (as-of: funding, open interest, basis)",
     "volume": "Exchange volume of the bar",
     "narratives": "LLM news narratives (as-of, optional input)",
+    "regime": "Market regimes (as of the bar's hour start, optional input)",
+    "fear_greed": "Fear & Greed index (as-of, optional input)",
     "quality": "Data quality",
 }
 

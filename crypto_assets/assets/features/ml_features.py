@@ -25,12 +25,14 @@ from crypto_assets.features.build import FeatureInputs, build_features, read_win
 from crypto_assets.features.derivatives import DERIVATIVES_COLUMNS, VOLUME_BAR_COLUMNS
 from crypto_assets.features.derivatives import read_window as derivatives_read_window
 from crypto_assets.features.dictionary import ALL_COLUMNS, FEATURE_NAMES
+from crypto_assets.features.intelligence import FNG_COLUMNS, REGIME_COLUMNS, fng_read_window, regime_read_window
 from crypto_assets.features.narratives import NARRATIVE_COLUMNS
 from crypto_assets.features.narratives import read_window as narratives_read_window
 from crypto_assets.partitions import HOURLY
 from crypto_assets.tables.derivatives import DERIVATIVES_METRICS
 from crypto_assets.tables.features import ML_FEATURES
 from crypto_assets.tables.macro import MACRO_SERIES
+from crypto_assets.tables.intelligence import FEAR_GREED_INDEX, MARKET_REGIMES
 from crypto_assets.tables.narratives import NEWS_NARRATIVES
 from crypto_assets.tables.onchain import ONCHAIN_METRICS
 from crypto_assets.tables.sentiment import SENTIMENT_SCORES
@@ -59,6 +61,12 @@ ONCHAIN_LINEAGE = dg.TimeWindowPartitionMapping(
 # Hourly -> hourly: the 24 h changes of funding and open interest look a day (plus staleness) back.
 # Optional (never required by automation, see policies.py): a missing hour is NaN features + dq_*.
 DERIVATIVES_LINEAGE = dg.TimeWindowPartitionMapping(start_offset=-33, allow_nonexistent_upstream_partitions=True)
+# Fear & Greed (daily): hour H of day D -> days D-3 .. D (the value and the day before it, as-of).
+# market_regimes is read but NOT declared: it runs in the same runs as ml_features (both follow the
+# hour's bars), where a declared parent's failed step would skip the features; the features use the
+# regime known when the bar's hour began, which the previous hour's run has written.
+FEAR_GREED_LINEAGE = dg.TimeWindowPartitionMapping(start_offset=-24 * 3, end_offset=0,
+                                                   allow_nonexistent_upstream_partitions=True)
 
 
 def column_schema() -> dg.TableSchema:
@@ -87,6 +95,7 @@ def column_schema() -> dg.TableSchema:
         dg.AssetDep("macro_series", partition_mapping=MACRO_LINEAGE),
         dg.AssetDep("onchain_metrics", partition_mapping=ONCHAIN_LINEAGE),
         dg.AssetDep("derivatives_metrics", partition_mapping=DERIVATIVES_LINEAGE),
+        dg.AssetDep("fear_greed_index", partition_mapping=FEAR_GREED_LINEAGE),
     ],
     metadata={
         "dagster/column_schema": column_schema(),
@@ -125,10 +134,13 @@ def ml_features(
                           columns=DERIVATIVES_COLUMNS)
     # Optional, read from the warehouse and not a declared parent: narratives never block features.
     narratives = wh.read(NEWS_NARRATIVES, *narratives_read_window(start, needs.last_as_of), columns=NARRATIVE_COLUMNS)
+    regimes = wh.read(MARKET_REGIMES, *regime_read_window(start, needs.last_as_of), columns=REGIME_COLUMNS)
+    fear_greed = wh.read(FEAR_GREED_INDEX, *fng_read_window(start, needs.last_as_of), columns=FNG_COLUMNS)
 
     built = build_features(
         FeatureInputs(bars=ohlcv_bars, indicators=technical_indicators, sentiment=sentiment_scores,
-                      macro=macro, onchain=onchain, derivatives=derivatives, narratives=narratives),
+                      macro=macro, onchain=onchain, derivatives=derivatives, narratives=narratives,
+                      regimes=regimes, fear_greed=fear_greed),
         start, end,
     )
     frame = built.frame.assign(source=SOURCE, ingested_at=utcnow())
@@ -148,7 +160,8 @@ def ml_features(
                 "ohlcv_bars": len(ohlcv_bars), "technical_indicators": len(technical_indicators),
                 "sentiment_scores": len(sentiment_scores), "macro_series": len(macro),
                 "onchain_metrics": len(onchain), "derivatives_metrics": len(derivatives),
-                "news_narratives": len(narratives),
+                "news_narratives": len(narratives), "market_regimes": len(regimes),
+                "fear_greed_index": len(fear_greed),
             }),
         }
     )
