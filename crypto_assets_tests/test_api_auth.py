@@ -22,6 +22,7 @@ TIER_OF_ENDPOINT = {
     "/api/v1/technical/BTC": "readonly",
     "/api/v1/health": "readonly",
     "/api/v1/symbols": "readonly",
+    "/api/v1/fear-greed": "readonly",
     "/api/v1/ml-features/BTC/current": "trading",
     "/api/v1/ml-features/bulk?symbols=BTC": "trading",
 }

@@ -81,6 +81,22 @@ class Narratives(BaseModel):
                             "(theme, strength, coins, evidence), strengths per theme, top_theme, coins, model, ...")
 
 
+class Regime(BaseModel):
+    symbol: str = Field(description="The ticker, or _MARKET for the market-wide regime (ask for MARKET).")
+    count: int
+    latest: Row = Field(description="The newest hour: regime (e.g. bull_high_vol), trend_regime, volatility_regime, "
+                                    "trend_score, vol_percentile, asof_time (the hour's close), ...")
+    changes: list[Row] = Field(description="The hours among `data` whose regime differs from the hour before.")
+    data: list[Row] = Field(description="Newest hour first (bar_start = the hour).")
+
+
+class FearGreed(BaseModel):
+    count: int
+    note: str | None = Field(default=None, description="Why there are none, when there are none.")
+    latest: Row | None
+    data: list[Row] = Field(description="Newest day first: date, value (0-100), classification, available_at.")
+
+
 class News(BaseModel):
     symbol: str | None
     count: int

@@ -264,6 +264,39 @@ def latest_narratives(url, status: str | None, limit: int) -> dict:
     return {"count": len(rows), "note": note, "data": data}
 
 
+REGIME_COLUMNS = ["scope", "asof_time", "close", "sma_fast", "sma_slow", "trend_score", "trend_band",
+                  "realized_vol_24h", "vol_percentile", "trend_regime", "volatility_regime", "regime",
+                  "previous_regime", "regime_changed", "history_hours", "symbols", "breadth_bull", "breadth_bear",
+                  "method"]
+
+
+def regime(url, symbol: str, limit: int) -> dict:
+    """The newest `limit` hourly regimes of a symbol (or `_MARKET`), newest first, with the regime
+    changes among them. 404 when the symbol has none yet."""
+    declared("market_regimes")
+    rows = load("market_regimes", symbols=[symbol], columns=REGIME_COLUMNS, warehouse_url=url, newest_first=True,
+                limit=limit)
+    if rows.empty:
+        raise NoData(f"no regime for {symbol} yet: market_regimes needs its bars (and 7-8 days of history for a "
+                     "known regime); see docs/intelligence.md")
+    data = render.records(rows)
+    changes = [r for r in data if r.get("regime_changed")]
+    return {"symbol": symbol, "count": len(data), "latest": data[0], "changes": changes, "data": data}
+
+
+FEAR_GREED_COLUMNS = ["date", "value", "classification", "available_at", "source"]
+
+
+def fear_greed(url, limit: int) -> dict:
+    """The newest `limit` daily Fear & Greed values, newest first; empty with a note when there are none."""
+    declared("fear_greed_index")
+    rows = load("fear_greed_index", columns=FEAR_GREED_COLUMNS, warehouse_url=url, newest_first=True, limit=limit)
+    data = render.records(rows)
+    note = None if data else ("no Fear & Greed values yet: fear_greed_index fetches Alternative.me daily; in "
+                              "replay/demo mode there is no recording, so it stays empty (docs/intelligence.md)")
+    return {"count": len(data), "note": note, "latest": data[0] if data else None, "data": data}
+
+
 def latest_news(url, symbol: str | None, limit: int) -> dict:
     rows = load("news_articles", symbols=[symbol] if symbol else None, columns=NEWS_COLUMNS,
                 warehouse_url=url, newest_first=True, limit=limit)

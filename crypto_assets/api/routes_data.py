@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from crypto_assets.api import models, queries
 from crypto_assets.api.auth import require
 from crypto_assets.api.state import SYMBOLS_HINT
+from crypto_assets.intelligence.params import MARKET as MARKET_SYMBOL
 
 router = APIRouter(prefix="/api/v1")
 
@@ -134,6 +135,25 @@ async def latest_narratives(request: Request,
     api = _api(request)
     return await api.respond("narratives", "news_narratives", {"status": status, "limit": limit},
                              queries.latest_narratives, api.warehouse_url, None if status == "any" else status, limit)
+
+
+@router.get("/regime/{symbol}", response_model=models.Regime, dependencies=[readonly],
+            summary="Hourly market regime of a symbol (MARKET: market-wide), newest first, with regime changes")
+async def regime(request: Request, symbol: Symbol,
+                 limit: Annotated[int, Query(ge=1, le=720, description="Hours, newest first.")] = 24):
+    api = _api(request)
+    symbol = MARKET_SYMBOL if symbol.upper() == "MARKET" else await api.check_symbol(symbol)
+    return await api.respond("regime", "market_regimes", {"symbol": symbol, "limit": limit},
+                             queries.regime, api.warehouse_url, symbol, limit)
+
+
+@router.get("/fear-greed", response_model=models.FearGreed, dependencies=[readonly],
+            summary="Alternative.me Crypto Fear & Greed index, daily, newest first")
+async def fear_greed(request: Request,
+                     limit: Annotated[int, Query(ge=1, le=365, description="Days, newest first.")] = 30):
+    api = _api(request)
+    return await api.respond("fear_greed", "fear_greed_index", {"limit": limit},
+                             queries.fear_greed, api.warehouse_url, limit)
 
 
 @router.get("/news/latest", response_model=models.News, dependencies=[readonly],

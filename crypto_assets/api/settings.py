@@ -45,6 +45,8 @@ DEFAULT_CACHE_TTL_S = {
     "sentiment_stock": 30.0,
     "sentiment_crypto": 30.0,
     "narratives": 60.0,
+    "regime": 60.0,
+    "fear_greed": 300.0,
     "news": 30.0,
     "technical": 30.0,
     "ml_current": 30.0,
