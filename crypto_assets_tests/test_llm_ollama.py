@@ -208,3 +208,15 @@ def test_structured_answer_over_a_stream():
 def test_importing_the_llm_module_does_not_import_jsonschema_or_torch():
     code = "import crypto_assets.llm.ollama, sys; assert 'jsonschema' not in sys.modules and 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_credentials_in_the_url_never_reach_a_message_or_log():
+    logged: list[str] = []
+    with OllamaServer() as server:
+        server.queue("/api/chat", Answer(b'{"error":"boom"}', status=500))
+        url = server.url.replace("http://", "http://proxyuser:s3cr3t-pass@")
+        llm = LLMResource(url=url, model="m", timeout_s=5, connect_timeout_s=1, http_retries=1)
+        with llm.client(sleep=no_sleep, log=logged.append) as client, pytest.raises(LLMError) as exc:
+            client.chat([{"role": "user", "content": "hi"}])
+    assert "HTTP 500" in str(exc.value) and server.url.removeprefix("http://") in str(exc.value)
+    assert logged and all("s3cr3t-pass" not in m and "proxyuser" not in m for m in [str(exc.value), *logged])

@@ -118,6 +118,9 @@ class OllamaClient:
         log: Callable[[str], None] | None = None,
     ):
         self.base_url = base_url.rstrip("/")
+        # Credentials in the URL (a proxy in front of Ollama) are sent, never shown in a message.
+        self._userinfo = httpx.URL(self.base_url).userinfo.decode("utf-8", "replace")
+        self._display_base = str(httpx.URL(self.base_url).copy_with(userinfo=b"")).rstrip("/")
         self.model = model
         self.http_retries = http_retries
         self.backoff_s = backoff_s
@@ -219,7 +222,12 @@ class OllamaClient:
     # -- internals ------------------------------------------------------------------------
 
     def _shown(self, path: str) -> str:
-        return redact(f"{self.base_url}{path}")
+        return self._redact(f"{self._display_base}{path}")
+
+    def _redact(self, text: str) -> str:
+        """`text` without the URL's credentials or any registered secret."""
+        secrets = [s for s in (self._userinfo, *self._userinfo.split(":", 1)) if s] if self._userinfo else []
+        return redact(text, secrets)
 
     def _request(self, method: str, path: str, *, json: Any = None, stream: bool = False):
         """A context manager over a 2xx response, after retries of transport errors and 429/5xx."""
@@ -240,7 +248,7 @@ class OllamaClient:
                             response.read()
                         except httpx.TransportError as exc:
                             response.close()
-                            raise LLMError(redact(f"ollama: reading the answer failed: {exc} ({shown})")) from None
+                            raise LLMError(self._redact(f"ollama: reading the answer failed: {exc} ({shown})")) from None
                     return _Closing(response)
                 try:
                     body = response.read().decode("utf-8", "replace")[:300].strip()
@@ -248,22 +256,22 @@ class OllamaClient:
                     response.close()
                 problem = f"HTTP {response.status_code}: {body}"
                 if response.status_code not in RETRY_STATUSES:
-                    raise LLMError(redact(f"ollama: {problem} ({shown})"))
+                    raise LLMError(self._redact(f"ollama: {problem} ({shown})"))
                 wait = retry_after_seconds(response.headers.get("Retry-After"))
                 if wait is not None and not wait <= self.retry_after_max_s:
-                    raise LLMError(redact(f"ollama: server asked to wait {wait:.0f} s; {problem} ({shown})"))
+                    raise LLMError(self._redact(f"ollama: server asked to wait {wait:.0f} s; {problem} ({shown})"))
             if attempt == self.http_retries:
                 break
             wait = wait if wait is not None else self.backoff_s * 2**attempt
-            self._log(redact(f"ollama: {problem}; retry {attempt + 1}/{self.http_retries} in {wait:.1f}s"))
+            self._log(self._redact(f"ollama: {problem}; retry {attempt + 1}/{self.http_retries} in {wait:.1f}s"))
             self._sleep(wait)
-        raise LLMError(redact(f"ollama: failed after {self.http_retries + 1} attempts; last error: {problem} ({shown})"))
+        raise LLMError(self._redact(f"ollama: failed after {self.http_retries + 1} attempts; last error: {problem} ({shown})"))
 
     def _json(self, response: httpx.Response) -> Any:
         try:
             return response.json()
         except ValueError as exc:
-            raise LLMError(redact(f"ollama: answer is not JSON: {exc} ({response.request.url})")) from None
+            raise LLMError(self._redact(f"ollama: answer is not JSON: {exc} ({self._shown(response.request.url.path)})")) from None
 
     def _ndjson(self, response: httpx.Response) -> Iterator[dict]:
         try:
@@ -273,12 +281,12 @@ class OllamaClient:
                 try:
                     chunk = json.loads(line)
                 except ValueError as exc:
-                    raise LLMError(redact(f"ollama: stream line is not JSON: {exc} ({response.request.url})")) from None
+                    raise LLMError(self._redact(f"ollama: stream line is not JSON: {exc} ({self._shown(response.request.url.path)})")) from None
                 if isinstance(chunk, dict) and chunk.get("error"):
-                    raise LLMError(redact(f"ollama: error in stream: {str(chunk['error'])[:300]}"))
+                    raise LLMError(self._redact(f"ollama: error in stream: {str(chunk['error'])[:300]}"))
                 yield chunk
         except httpx.TransportError as exc:
-            raise LLMError(redact(f"ollama: stream broke off: {type(exc).__name__}: {exc}")) from None
+            raise LLMError(self._redact(f"ollama: stream broke off: {type(exc).__name__}: {exc}")) from None
 
 
 class _Closing:
