@@ -101,15 +101,19 @@ def log_returns(close: np.ndarray) -> np.ndarray:
     return out
 
 
-def window_stats(window: np.ndarray, min_count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(count, mean, sample std) over the last axis, ignoring NaN; mean/std NaN below `min_count`."""
+def window_stats(window: np.ndarray, min_count: int, std: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(count, mean, sample std) over the last axis, ignoring NaN; mean/std NaN below `min_count`
+    (std all NaN when not asked for)."""
     finite = np.isfinite(window)
     count = finite.sum(axis=-1)
     filled = np.where(finite, window, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = filled.sum(axis=-1) / count
-        dev = np.where(finite, window - mean[..., None], 0.0)
-        std = np.sqrt((dev * dev).sum(axis=-1) / (count - 1))
+        if std:
+            dev = np.where(finite, window - mean[..., None], 0.0)
+            std = np.sqrt((dev * dev).sum(axis=-1) / (count - 1))
+        else:
+            std = np.full(mean.shape, np.nan)
     enough = count >= min_count
     return count, np.where(enough, mean, np.nan), np.where(enough & (count > 1), std, np.nan)
 

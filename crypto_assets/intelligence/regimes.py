@@ -50,7 +50,7 @@ def _min(width: int) -> int:
 def _rolling_mean(values: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
     count, mean = np.zeros(values.shape, dtype="int64"), np.full(values.shape, np.nan)
     for rows, win in windows(values, width):
-        count[rows], mean[rows], _ = window_stats(win, _min(width))
+        count[rows], mean[rows], _ = window_stats(win, _min(width), std=False)
     return count, mean
 
 
