@@ -137,3 +137,19 @@ def test_a_malformed_body_names_the_source(tmp_path):
                                                                        "metadata": {"error": None}}))
     with pytest.raises(SourceParseError, match="alternative_me"):
         parse_fear_greed(source.fear_greed(3))
+
+
+def test_quarantine_share_check_judges_the_rejected_points(tmp_path):
+    """Every point of the day malformed: the quarantine_share check (WARN) fails for that run."""
+    from crypto_assets.checks.data_checks import make_checks
+
+    url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
+    source = AlternativeMe(mode="replay", replay_dir=_replay(tmp_path, constructed([("oops", "Fear", D1)])))
+    result = dg.materialize(
+        [fear_greed_index, *make_checks(fear_greed_index)],
+        resources={"io_manager": WarehouseIOManager(url=url), "warehouse": WarehouseResource(url=url),
+                   "alternative_me": source},
+        instance=dg.DagsterInstance.ephemeral(), partition_key="2024-03-01")
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert not checks["quarantine_share"].passed and checks["quarantine_share"].metadata["rejected"].value == 1
+    assert not checks["has_rows"].passed

@@ -45,7 +45,7 @@ RECENT = 24  # partitions examined by gap/jump checks
 BAR_TABLES = ("ohlcv_bars", "technical_indicators", "ml_features")
 SYMBOL_TABLES = ("price_observations", "ohlcv_bars", "technical_indicators", "ml_features")
 QUARANTINING = ("price_observations", "news_articles", "social_posts", "sentiment_scores", "macro_series",
-                "onchain_metrics")
+                "onchain_metrics", "fear_greed_index")
 
 
 def partitions_written(context: dg.AssetCheckExecutionContext, key: dg.AssetKey) -> list[str]:
