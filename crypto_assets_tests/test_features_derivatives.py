@@ -184,3 +184,41 @@ def test_no_lookahead_changing_later_figures_changes_no_earlier_feature(rows, ex
     after = derivative_features(symbols, as_of, changed)
     for name in before:
         np.testing.assert_array_equal(before[name], after[name], err_msg=name)
+
+
+def test_ml_features_reads_derivatives_and_exchange_volume_through_dagster(sqlite_url):
+    """The real graph in replay on the recorded exchange-candle window (BTC, 2024-01-30 16:00-18:00),
+    plus CONSTRUCTED derivatives rows written to the warehouse with source "test" (no derivatives
+    recording overlaps that window). ml_features picks both up; nothing blocks on derivatives."""
+    import dagster as dg
+
+    from crypto_assets.loading import load
+    from crypto_assets.tables import table
+    from crypto_assets.warehouse.resource import get_warehouse
+    from crypto_assets.warehouse.store import Warehouse
+    from crypto_assets_tests.graph_helpers import ProjectGraph
+
+    get_warehouse.cache_clear()
+    t16 = pd.Timestamp("2024-01-30 16:00", tz=UTC)
+    spec = table("derivatives_metrics")
+    constructed = pd.DataFrame({
+        "exchange": ["bybit", "bybit"], "symbol": "BTC", "kind": "funding_snapshot",
+        "observed_at": [t16 + pd.Timedelta(minutes=30), t16 + pd.Timedelta(hours=1, minutes=30)],
+        "funding_rate": [0.0001, 0.0002], "mark_price": 43400.0, "index_price": 43410.0,
+    }).assign(available_at=lambda f: f.observed_at, basis=43400.0 / 43410.0 - 1).reindex(
+        columns=spec.column_names).assign(source="test", ingested_at=pd.Timestamp.now(tz=UTC))
+    Warehouse(sqlite_url).replace_window(spec, constructed, t16, t16 + pd.Timedelta(hours=3))
+    graph = ProjectGraph(sqlite_url)
+    hours = ("2024-01-30-16:00", "2024-01-30-18:00")
+    with dg.instance_for_test() as instance:
+        assert graph.materialize(instance, ["coin_universe"]).success
+        assert graph.materialize(instance, ["exchange_candles", "ohlcv_bars", "technical_indicators",
+                                            "ml_features"], range_=hours).success
+    features = load("ml_features", warehouse_url=sqlite_url).sort_values("bar_start")
+    btc = features[features.symbol == "BTC"]
+    assert list(btc.bar_method) == ["exchange"] * 3
+    assert btc.dq_volume_from_exchange.all()
+    assert list(btc.trade_count) == [3743, 4365, 4063]  # binance's recorded trade counts
+    # as of 17:00 the 16:30 figure, as of 18:00 the 17:30 one, as of 19:00 still 17:30's (within 9 h)
+    assert list(btc.deriv_funding_rate) == [0.0001, 0.0002, 0.0002]
+    assert list(btc.dq_derivatives_exchanges) == [1, 1, 1]
