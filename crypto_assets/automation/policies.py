@@ -148,10 +148,11 @@ AUTOMATION = {
                             & ~AC.in_progress()).with_label("hourly at :04: the hour that just closed"),
     "technical_indicators": downstream_condition(),
     # Market intelligence follows the bars of the hour (their lookback is read from the warehouse, never a
-    # required parent). Exchange candles and news are optional inputs of the anomalies: never blocking.
+    # required parent). Exchange candles and news are optional inputs of the anomalies: never blocking. News
+    # does not trigger them (its schedule re-fetches 3 h every 10 min): the bars' next update picks it up.
     "market_regimes": downstream_condition(Parents(required=("ohlcv_bars",))),
     "market_anomalies": downstream_condition(Parents(required=("ohlcv_bars",),
-                                                     triggers=("ohlcv_bars", "exchange_candles", "news_articles"))),
+                                                     triggers=("ohlcv_bars", "exchange_candles"))),
     # News alone drives sentiment: social posts need Reddit credentials a user may not have.
     "sentiment_scores": downstream_condition(Parents(required=(), any_of=("news_articles", "social_posts"))),
     # Optional LLM narratives of the hour's news; nothing requires them (ml_features never waits on them).
