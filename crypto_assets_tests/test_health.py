@@ -165,3 +165,27 @@ def test_cli_without_dagster_home_says_so(monkeypatch, capsys):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     assert main([]) == 2
     assert "DAGSTER_HOME is not set" in capsys.readouterr().err
+
+
+def test_an_optional_source_nobody_set_up_is_listed_not_scored(instance):
+    """Reddit without credentials: never built, so listed as not configured and left out of the
+    average; once built it counts like any dataset. A required dataset never built still counts."""
+    from crypto_assets.health import Dataset
+
+    social = Dataset(key=dg.AssetKey("social_posts"), freshness_policy=ops_defs.FRESH,
+                     optional_source="needs Reddit credentials")
+    prices = next(d for d in DATASETS if d.name == "price_observations")
+    materialize(instance, T0, assets=[ops_defs.prices])
+    report = health_report(instance, [prices, social], now=T0 + timedelta(minutes=5))
+    row = by_asset(report)["social_posts"]
+    assert (row.score, row.band, row.freshness, row.not_configured) == (
+        None, "not configured", "NOT_CONFIGURED", "needs Reddit credentials")
+    assert report.score == 100 and report.band == "ok"  # prices alone
+    assert "needs Reddit credentials" in report.to_text()
+    assert json.loads(json.dumps(report.as_dict()))["datasets"][1]["score"] is None
+    news = next(d for d in DATASETS if d.name == "news_articles")  # required, never built: counts as 0
+    assert health_report(instance, [prices, news], now=T0 + timedelta(minutes=5)).score == 50
+    # The project marks its optional sources so.
+    from crypto_assets.definitions import defs
+    optional = {d.name for d in datasets_in(defs.resolve_asset_graph()) if d.optional_source}
+    assert "social_posts" in optional and "price_observations" not in optional

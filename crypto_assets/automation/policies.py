@@ -27,6 +27,14 @@ from datetime import timedelta
 import dagster as dg
 
 from crypto_assets.freshness import DATA_TIME_COLUMNS
+from crypto_assets.health.states import OPTIONAL_SOURCE_KEY
+from crypto_assets.llm.ollama import MODEL_ENV as LLM_MODEL_ENV
+from crypto_assets.llm.ollama import URL_ENV as LLM_URL_ENV
+
+
+
+def llm_configured() -> bool:
+    return bool(os.environ.get(LLM_URL_ENV) and os.environ.get(LLM_MODEL_ENV))
 
 AC = dg.AutomationCondition
 
@@ -155,9 +163,6 @@ AUTOMATION = {
                                                      triggers=("ohlcv_bars", "exchange_candles"))),
     # News alone drives sentiment: social posts need Reddit credentials a user may not have.
     "sentiment_scores": downstream_condition(Parents(required=(), any_of=("news_articles", "social_posts"))),
-    # Optional LLM narratives of the hour's news; nothing requires them (ml_features never waits on them).
-    # Re-requested when news lands; unchanged hours come from llm_cache without a model call.
-    "news_narratives": downstream_condition(Parents(required=("news_articles",))),
     # Bars and indicators of the hour are required; sentiment (24 h lookback), macro and on-chain are
     # optional inputs (NaN features + dq_* flags). Daily macro/on-chain updates do not re-request 48 h
     # of features: the next hour's run reads them as-of.
@@ -165,6 +170,20 @@ AUTOMATION = {
         required=("ohlcv_bars", "technical_indicators"),
         triggers=("ohlcv_bars", "technical_indicators", "sentiment_scores"),
     )),
+}
+
+
+# Optional LLM narratives of the hour's news; nothing requires them (ml_features never waits on them).
+# Re-requested when news lands; unchanged hours come from llm_cache without a model call. Automated
+# only where an LLM is configured: otherwise every news run would start a run that does nothing.
+if llm_configured():
+    AUTOMATION["news_narratives"] = downstream_condition(Parents(required=("news_articles",)))
+
+# Datasets whose source a user may not have set up. Never built, they are listed as not configured
+# and left out of the health average (once built, they count like every other dataset).
+OPTIONAL_SOURCES = {
+    "social_posts": "needs Reddit credentials (REDDIT_CLIENT_ID, ...) and its schedule switched on",
+    "news_narratives": f"needs a local LLM ({LLM_URL_ENV} and {LLM_MODEL_ENV})",
 }
 
 
@@ -188,6 +207,8 @@ def _apply(spec: dg.AssetSpec) -> dg.AssetSpec:
     name = spec.key.to_user_string()
     spec = dg.apply_freshness_policy(spec, freshness_for(name), overwrite_existing=True)
     spec = spec.merge_attributes(metadata={"freshness_measures": freshness_note(name)})
+    if name in OPTIONAL_SOURCES:
+        spec = spec.merge_attributes(metadata={OPTIONAL_SOURCE_KEY: OPTIONAL_SOURCES[name]})
     if name in AUTOMATION:
         spec = spec.replace_attributes(automation_condition=AUTOMATION[name])
     return spec

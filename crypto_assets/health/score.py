@@ -42,6 +42,7 @@ from crypto_assets.warehouse.store import Warehouse
 
 FRESHNESS_POINTS = {PASS: 100.0, WARN: 50.0, FAIL: 0.0, UNKNOWN: 0.0}
 CHECK_POINTS = {"PASSED": 100.0, "FAILED_WARN": 50.0, "FAILED_ERROR": 0.0, "NEVER_RUN": 0.0}
+NOT_CONFIGURED = "NOT_CONFIGURED"
 BANDS = ((95.0, "ok"), (80.0, "info"), (60.0, "warning"), (float("-inf"), "critical"))
 CRITICAL_BELOW = 60.0
 
@@ -66,7 +67,7 @@ def dataset_score(freshness: float, checks: Sequence[float]) -> float:
 class DatasetHealth:
     asset: str
     group: str | None
-    score: float
+    score: float | None  # None: an optional source not set up (not scored)
     band: str
     freshness: str
     freshness_source: str  # recorded (the UI's state) / data (measured now) / none
@@ -76,6 +77,7 @@ class DatasetHealth:
     failing_checks: tuple[str, ...] = ()
     never_run_checks: tuple[str, ...] = ()
     checks_total: int = 0
+    not_configured: str | None = None  # an optional source not set up: what it needs (not scored)
 
 
 @dataclass(frozen=True)
@@ -90,13 +92,16 @@ class HealthReport:
         return self.score < CRITICAL_BELOW
 
     def failing(self) -> list[DatasetHealth]:
-        return [d for d in self.datasets if d.band != "ok"]
+        return [d for d in self.datasets if d.band != "ok" and not d.not_configured]
 
     def rows(self) -> list[list[str]]:
         header = ["dataset", "score", "band", "freshness", "data age", "newest data", "last run", "checks ok",
                   "failing checks"]
         body = []
         for d in self.datasets:
+            if d.not_configured:
+                body.append([d.asset, "-", d.band, d.freshness, "-", "-", "never", "-", d.not_configured])
+                continue
             problems = list(d.failing_checks)
             if d.never_run_checks:
                 problems.append(f"{len(d.never_run_checks)} never run")
@@ -170,8 +175,16 @@ def health_report(instance: dg.DagsterInstance, asset_keys: Iterable[Dataset | d
     freshness = freshness_of(datasets, recorded_freshness_states(instance, keys), data, materialized)
     checks = check_states(instance, [k for d in datasets for k in d.check_keys])
 
-    rows = []
+    rows, not_configured = [], []
     for dataset in datasets:
+        if dataset.optional_source and dataset.key not in materialized:
+            # An optional source nobody set up is listed, not scored: once built it counts.
+            not_configured.append(DatasetHealth(
+                asset=dataset.name, group=dataset.group, score=None, band="not configured",
+                freshness=NOT_CONFIGURED, freshness_source="none", last_materialized_at=None, data_time=None,
+                data_age=None, checks_total=len(dataset.check_keys), not_configured=dataset.optional_source,
+            ))
+            continue
         state, source = freshness[dataset.key]
         measured = data.get(dataset.key)
         check_points, failing, never_run = _check_parts(dataset, checks)
@@ -184,4 +197,5 @@ def health_report(instance: dg.DagsterInstance, asset_keys: Iterable[Dataset | d
             failing_checks=failing, never_run_checks=never_run, checks_total=len(dataset.check_keys),
         ))
     overall = round(sum(r.score for r in rows) / len(rows), 1) if rows else 0.0
-    return HealthReport(score=overall, band=band(overall), generated_at=now, datasets=tuple(rows))
+    ordered = tuple(sorted([*rows, *not_configured], key=lambda r: r.asset))
+    return HealthReport(score=overall, band=band(overall), generated_at=now, datasets=ordered)

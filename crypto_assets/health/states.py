@@ -22,6 +22,9 @@ from crypto_assets.warehouse.store import Warehouse
 # How bad a freshness state is, for taking the worse of two opinions.
 _FRESHNESS_BADNESS = {NOT_APPLICABLE: 0, PASS: 1, WARN: 2, UNKNOWN: 3, FAIL: 4}
 
+# Asset metadata marking a source a user may not have set up (see automation/policies.py).
+OPTIONAL_SOURCE_KEY = "crypto_assets/optional_source"
+
 # Groups whose assets are about the platform itself, not datasets.
 PLATFORM_GROUPS = ("health",)
 
@@ -34,6 +37,7 @@ class Dataset:
     group: str | None = None
     check_keys: tuple[dg.AssetCheckKey, ...] = ()
     freshness_policy: dg.FreshnessPolicy | None = None
+    optional_source: str | None = None  # what its source needs, for a source a user may not set up
 
     @property
     def name(self) -> str:
@@ -52,6 +56,7 @@ def datasets_in(asset_graph, exclude_groups: Sequence[str] = PLATFORM_GROUPS) ->
             group=node.group_name,
             check_keys=tuple(sorted(node.check_keys, key=lambda k: k.name)),
             freshness_policy=node.freshness_policy_or_from_metadata,
+            optional_source=_text(node.metadata.get(OPTIONAL_SOURCE_KEY)),
         ))
     return sorted(found, key=lambda d: d.name)
 

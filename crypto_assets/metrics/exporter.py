@@ -38,10 +38,11 @@ from prometheus_client.registry import Collector
 
 from crypto_assets.freshness import FAIL, NOT_APPLICABLE, PASS, UNKNOWN, WARN, evaluate
 from crypto_assets.health import Dataset, datasets_in, health_report
+from crypto_assets.health.score import NOT_CONFIGURED
 from crypto_assets.health.states import utcnow
 from crypto_assets.sources.client import SourceSpec
 
-FRESHNESS_STATES = (PASS, WARN, FAIL, UNKNOWN, NOT_APPLICABLE)
+FRESHNESS_STATES = (PASS, WARN, FAIL, UNKNOWN, NOT_APPLICABLE, NOT_CONFIGURED)
 RUN_DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0)
 FINISHED = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 SOURCE_ERROR_CLASSES = frozenset({"SourceError", "SourceBudgetExceeded"})
@@ -284,7 +285,8 @@ class PlatformCollector(Collector):
             shown = health[name]
             for candidate in FRESHNESS_STATES:
                 state.add_metric([name, candidate], 1.0 if shown.freshness == candidate else 0.0)
-            score.add_metric([name], shown.score)
+            if shown.score is not None:  # None: an optional source not set up, not scored
+                score.add_metric([name], shown.score)
             checks.add_metric([name], shown.checks_total)
             by_severity = defaultdict(int)
             for label in shown.failing_checks:
