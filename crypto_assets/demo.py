@@ -44,6 +44,8 @@ NEWS_HOURS = ("2014-09-10-15:00", "2014-09-10-16:00")
 SOCIAL_HOURS = ("2016-03-01-07:00", "2016-03-01-08:00")
 # ccxt's recorded exchange cases: BTC/USDT 1h candles of 30 Jan 2024 (Binance, Kraken, OKX).
 EXCHANGE_HOURS = ("2024-01-30-16:00", "2024-01-30-19:00")
+# The recorded current derivatives figures: Bybit funding (2024-11-04 14:21), OKX open interest (2024-10-12 10:18).
+DERIVATIVES_HOURS = (("2024-11-04-14:00", "2024-11-04-14:00"), ("2024-10-12-10:00", "2024-10-12-10:00"))
 TEXT_PARTITIONS_START = "2014-09-10-00:00"  # the first recorded day (NEWS_HOURS)
 TEXT_ASSETS = ("news_articles", "social_posts", "sentiment_scores")
 # Demo-only replay catalogs (see resources/demo_replay/README.md).
@@ -78,6 +80,7 @@ PRICE_WINDOW = _hours(*DEMO_HOURS)
 NEWS_WINDOW = _hours(*NEWS_HOURS)
 SOCIAL_WINDOW = _hours(*SOCIAL_HOURS)
 EXCHANGE_WINDOW = _hours(*EXCHANGE_HOURS)
+DERIVATIVES_WINDOWS = tuple(_hours(*hours) for hours in DERIVATIVES_HOURS)
 SHOWN = (
     Shown("coin_universe", (), "resources/coins.csv, the tracked symbols (replay does not refresh it from CoinGecko)"),
     Shown("price_observations", (PRICE_WINDOW,),
@@ -108,7 +111,22 @@ SHOWN = (
           "the only recorded Reddit listing: PRAW's r/AskReddit /new, 1 Mar 2016, served for r/ethereum "
           "(resources/demo_replay); rows keep their own subreddit. No crypto subreddit listing was recorded"),
     Shown("sentiment_scores", (NEWS_WINDOW, SOCIAL_WINDOW), "scored on exactly those articles and posts"),
+    Shown("market_regimes", (PRICE_WINDOW,),
+          "one row per coin and hour of the price window (and market-wide); the regime needs 192 h of history, "
+          "the recordings cover one day, so the regime columns stay empty (warming up), never guessed"),
+    Shown("market_anomalies", (PRICE_WINDOW,),
+          "every scored hour of the price window; the robust z-scores need a 168 h baseline, which one recorded "
+          "day does not give, so no hour is flagged"),
+    Shown("derivatives_metrics", DERIVATIVES_WINDOWS,
+          "the only recorded derivatives figures: Bybit's current funding (4 Nov 2024) and OKX's open interest "
+          "(12 Oct 2024); no funding or open-interest history was recorded"),
 )
+# Datasets the demo cannot show, and why (printed under the table).
+NOT_SHOWN = {
+    "fear_greed_index": "no licensed recording of the Alternative.me index exists (the parser is tested on its "
+                        "documented shape)",
+    "news_narratives": "off by default: it needs a local LLM (CRYPTO_LLM_URL and CRYPTO_LLM_MODEL)",
+}
 
 
 def _widen(asset, partitions_def):
@@ -155,6 +173,8 @@ def build_demo(echo=print) -> dict:
         ("exchanges", graph, ["exchange_candles", "ohlcv_bars"], range_tags(*EXCHANGE_HOURS), _QUIET),
         ("news", text_graph, ["news_articles", "sentiment_scores"], range_tags(*NEWS_HOURS), _QUIET),
         ("social", text_graph, ["social_posts", "sentiment_scores"], range_tags(*SOCIAL_HOURS), _QUIET),
+        ("intelligence", graph, ["market_regimes", "market_anomalies"], range_tags(*DEMO_HOURS), _QUIET),
+        *(("derivatives", graph, ["derivatives_metrics"], range_tags(*hours), _QUIET) for hours in DERIVATIVES_HOURS),
         ("features", graph, ["ml_features"], range_tags(*DEMO_HOURS), _QUIET),
     ]
     instance = dg.DagsterInstance.get()
@@ -234,6 +254,8 @@ def print_summary(report: dict, out=print) -> None:
         "model='vader'.")
     out(f"News, social and sentiment ran on an hourly partition set from {TEXT_PARTITIONS_START} (the recordings")
     out("predate the project's, which starts 2021-04-01); `make dev` lists their rows but not those partitions.")
+    for name, why in NOT_SHOWN.items():
+        out(f"Not shown: {name}: {why}.")
     empty = [line["dataset"] for line in report["datasets"] if not line["rows_in_window"]]
     if empty:
         out(f"\nNo rows in the window shown for: {', '.join(empty)}")

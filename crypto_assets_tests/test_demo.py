@@ -22,7 +22,7 @@ from crypto_assets.warehouse.store import Warehouse
 REPLAY = RESOURCES_DIR / "replay"
 DATASETS = {"coin_universe", "price_observations", "ohlcv_bars", "news_articles", "social_posts",
             "sentiment_scores", "macro_series", "onchain_metrics", "technical_indicators", "ml_features",
-            "exchange_candles"}
+            "exchange_candles", "market_regimes", "market_anomalies", "derivatives_metrics"}
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +117,14 @@ def test_features_cover_the_price_window_and_say_which_inputs_were_missing(demo)
     assert (features.dq_sentiment_present.fillna(0) == 0).all()  # no text recording in the price window
     assert (features.dq_onchain_metrics_present > 0).all()
     assert "sentiment 0/" in text and f"on-chain {len(features)}/{len(features)}" in text
+
+
+def test_every_dataset_of_the_graph_is_shown_or_said_why_not(demo):
+    from crypto_assets.assets import all_assets
+    from crypto_assets.demo import NOT_SHOWN
+
+    _, text, _ = demo
+    datasets = {key.to_user_string() for asset in all_assets() for key in asset.keys}
+    assert datasets == {s.dataset for s in SHOWN} | set(NOT_SHOWN)
+    for name in NOT_SHOWN:
+        assert f"Not shown: {name}: " in text
