@@ -159,13 +159,19 @@ def test_an_hour_without_news_asks_nothing(warehouse):
         assert meta["rows"] == 0 and server.requests == []
 
 
-def test_automation_news_brings_narratives_and_features_never_wait_for_them(sqlite_url):
+def test_automation_news_brings_narratives_and_features_never_wait_for_them(sqlite_url, monkeypatch):
     from datetime import datetime, timedelta, timezone
 
     from crypto_assets_tests.graph_helpers import ProjectGraph
     from crypto_assets_tests.test_automation import Ticks, requested
 
     now, latest = datetime(2021, 5, 15, 14, 30, tzinfo=timezone.utc), "2021-05-15-14:00"
+    # Without an LLM the asset has no automation at all (a run would do nothing)...
+    unconfigured = ProjectGraph(sqlite_url).defs.resolve_asset_graph().get(dg.AssetKey("news_narratives"))
+    assert unconfigured.automation_condition is None
+    # ...with one configured where the code location loads, news brings narratives.
+    monkeypatch.setenv("CRYPTO_LLM_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("CRYPTO_LLM_MODEL", "test-model")
     graph = ProjectGraph(sqlite_url)
     assert dg.AssetKey("news_narratives") not in graph.defs.resolve_asset_graph().get(
         dg.AssetKey("ml_features")).parent_keys

@@ -51,7 +51,8 @@ def maximal_rows(spec: TableSpec, n: int = 2) -> pd.DataFrame:
         elif col.kind == "datetime":
             data[col.name] = [T0 + pd.Timedelta(minutes=r) for r in range(n)]
         elif col.kind == "date":
-            data[col.name] = [T0.date() for _ in range(n)]
+            # one day apart: a table keyed by its date alone (fear_greed_index) has one row per day
+            data[col.name] = [(T0 + pd.Timedelta(days=r)).date() for r in range(n)]
     return pd.DataFrame(data)
 
 
@@ -59,7 +60,7 @@ def write(wh: Warehouse, spec: TableSpec, frame: pd.DataFrame) -> None:
     if spec.time_column is None:
         wh.replace_all(spec, frame)
     else:
-        wh.replace_window(spec, frame, T0.floor("D"), T0.floor("D") + pd.Timedelta("1D"))
+        wh.replace_window(spec, frame, T0.floor("D"), T0.floor("D") + pd.Timedelta(days=len(frame)))
 
 
 @pytest.mark.parametrize("name", sorted(all_tables()))

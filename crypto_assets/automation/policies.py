@@ -175,9 +175,15 @@ AUTOMATION = {
 
 # Optional LLM narratives of the hour's news; nothing requires them (ml_features never waits on them).
 # Re-requested when news lands; unchanged hours come from llm_cache without a model call. Automated
-# only where an LLM is configured: otherwise every news run would start a run that does nothing.
-if llm_configured():
-    AUTOMATION["news_narratives"] = downstream_condition(Parents(required=("news_articles",)))
+# only where an LLM is configured when the code location loads: otherwise every news run would start
+# a run that does nothing.
+NARRATIVES_AUTOMATION = downstream_condition(Parents(required=("news_articles",)))
+
+
+def automation_for(name: str) -> dg.AutomationCondition | None:
+    if name == "news_narratives":
+        return NARRATIVES_AUTOMATION if llm_configured() else None
+    return AUTOMATION.get(name)
 
 # Datasets whose source a user may not have set up. Never built, they are listed as not configured
 # and left out of the health average (once built, they count like every other dataset).
@@ -209,8 +215,9 @@ def _apply(spec: dg.AssetSpec) -> dg.AssetSpec:
     spec = spec.merge_attributes(metadata={"freshness_measures": freshness_note(name)})
     if name in OPTIONAL_SOURCES:
         spec = spec.merge_attributes(metadata={OPTIONAL_SOURCE_KEY: OPTIONAL_SOURCES[name]})
-    if name in AUTOMATION:
-        spec = spec.replace_attributes(automation_condition=AUTOMATION[name])
+    condition = automation_for(name)
+    if condition is not None:
+        spec = spec.replace_attributes(automation_condition=condition)
     return spec
 
 
