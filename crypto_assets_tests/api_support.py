@@ -181,11 +181,12 @@ def password_redis(password: str):
 
 
 @contextlib.contextmanager
-def live_server(app):
-    """The app under a real uvicorn on 127.0.0.1 (for WebSockets and the benchmark)."""
+def live_server(app, port: int | None = None):
+    """The app under a real uvicorn on 127.0.0.1 (for WebSockets and the benchmark), on `port`
+    or a free one."""
     import uvicorn
 
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -256,7 +255,7 @@ def test_prometheus_scrapes_exporter_and_api(scenario, tmp_path):
                                                      "admin": "1000/minute"})
         from crypto_assets.api import create_app
 
-        api_host = stack.enter_context(_api_on(create_app(settings), api_port))
+        api_host = stack.enter_context(api_support.live_server(create_app(settings), api_port))
         exporter = stack.enter_context(process(
             [sys.executable, "-m", "crypto_assets.cli", "metrics", "--host", "127.0.0.1", "--port",
              str(exporter_port), "--min-interval", "1", "--lookback-hours", str(24 * 365 * 20)], env=env,
@@ -333,24 +332,6 @@ def test_prometheus_scrapes_exporter_and_api(scenario, tmp_path):
         assert "price_observations" in {r["metric"]["dataset"] for r in fail}  # 2021 data: past the fail window
         assert time.monotonic() < deadline
     exporter_log.close()
-
-
-@contextlib.contextmanager
-def _api_on(app, port):
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @contextlib.contextmanager

@@ -23,12 +23,12 @@ import requests
 import yaml
 from pydantic import Field, PrivateAttr
 from requests.adapters import BaseAdapter
-from requests.structures import CaseInsensitiveDict
 
 from crypto_assets.paths import RESOURCES_DIR
 from crypto_assets.sources.client import MissingCredentialsError
 from crypto_assets.sources.replay import replay_transport
 from crypto_assets.warehouse.store import to_utc
+from crypto_assets.sources.requests_bridge import requests_response
 
 if TYPE_CHECKING:
     import praw
@@ -127,15 +127,7 @@ class _ReplayAdapter(BaseAdapter):
             httpx.Request(request.method, request.url, headers=dict(request.headers), content=body or b"")
         )
         answer.read()
-        response = requests.Response()
-        response.status_code = answer.status_code
-        response.reason = answer.reason_phrase
-        response.headers = CaseInsensitiveDict(answer.headers)
-        response._content = answer.content
-        response.encoding = "utf-8"
-        response.url = request.url
-        response.request = request
-        return response
+        return requests_response(answer, request)
 
     def close(self) -> None:
         pass

@@ -26,12 +26,12 @@ import requests
 import yaml
 from pydantic import Field
 from requests.adapters import BaseAdapter
-from requests.structures import CaseInsensitiveDict
 
 from crypto_assets.paths import RESOURCES_DIR
 from crypto_assets.sources.catalog import source_spec
 from crypto_assets.sources.client import SourceClient, SourceError
 from crypto_assets.sources.replay import REPLAY_DIR, replay_transport
+from crypto_assets.sources.requests_bridge import requests_response
 
 CATALOG = RESOURCES_DIR / "exchanges.yaml"
 TIMEFRAME_MS = {"1m": 60_000, "5m": 300_000, "1h": 3_600_000, "1d": 86_400_000}
@@ -109,15 +109,7 @@ class SourceClientAdapter(BaseAdapter):
             raise self.client.error(request.url, f"only public GET endpoints are used, not {request.method}")
         url = httpx.URL(request.url)  # the client's get() takes the query as params
         answer: httpx.Response = self.client.get(str(url.copy_with(query=None)), dict(url.params.multi_items()))
-        response = requests.Response()
-        response.status_code = answer.status_code
-        response.reason = answer.reason_phrase
-        response.headers = CaseInsensitiveDict(answer.headers)
-        response._content = answer.content
-        response.encoding = "utf-8"
-        response.url = request.url
-        response.request = request
-        return response
+        return requests_response(answer, request)
 
     def close(self) -> None:
         pass
