@@ -14,12 +14,21 @@ import sys
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 
 from crypto_assets.assets.ingest.exchange_bars import close_divergence, merge_exchange_bars
 from crypto_assets.sources.client import SourceError
-from crypto_assets.sources.exchanges import Exchanges, Market, load_exchange_catalog, map_markets, raw_extras
+from crypto_assets.sources.exchanges import (
+    CANDLE_COLUMNS,
+    Exchanges,
+    Market,
+    load_exchange_catalog,
+    map_markets,
+    missing_ranges,
+    raw_extras,
+)
 
 DATA = Path(__file__).parent / "data" / "exchanges"
 UTC = "UTC"
@@ -304,3 +313,62 @@ def test_replay_through_dagster_exchange_bars_win_with_volume(warehouse_url):
     assert bars.volume.notna().all() and list(bars["quote"]) == ["USDT"] * 4
     assert list(bars.close[:3]) == [43488.71, 43374.8, 43361.11]
     assert list(bars.trade_count) == [3743, 4365, 4063, 137]
+
+
+def _gaps_hour_by_hour(have: list, start, end) -> list[list[str]]:
+    """The gap listing written the slow, obvious way (every expected hour in turn): the oracle."""
+    out, run = [], []
+    for t in pd.date_range(start, end, freq="1h", inclusive="left"):
+        if t in set(have):
+            if run:
+                out.append([run[0].isoformat(), run[-1].isoformat()])
+            run = []
+        else:
+            run.append(t)
+    if run:
+        out.append([run[0].isoformat(), run[-1].isoformat()])
+    return out
+
+
+def test_missing_ranges_at_the_edges_and_with_no_candles():
+    hour = pd.Timedelta(hours=1)
+    end = T16 + 6 * hour
+    series = lambda hours: pd.Series([T16 + h * hour for h in hours], dtype="datetime64[ns, UTC]")  # noqa: E731
+    iso = lambda h: (T16 + h * hour).isoformat()  # noqa: E731
+    assert missing_ranges(series([]), T16, end, hour) == [[iso(0), iso(5)]]  # no candles at all
+    assert missing_ranges(series(range(6)), T16, end, hour) == []
+    assert missing_ranges(series([2, 3, 4, 5]), T16, end, hour) == [[iso(0), iso(1)]]  # gap at the start
+    assert missing_ranges(series([0, 1, 2]), T16, end, hour) == [[iso(3), iso(5)]]  # gap at the end
+    assert missing_ranges(series([1, 3, 4]), T16, end, hour) == [[iso(0), iso(0)], [iso(2), iso(2)], [iso(5), iso(5)]]
+    assert missing_ranges(series([0, 7]), T16, end, hour) == [[iso(1), iso(5)]]  # a candle outside is no help
+    assert missing_ranges(series([0]), T16, T16, hour) == []  # empty window
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        hours = sorted(set(rng.integers(0, 48, rng.integers(0, 48)).tolist()))
+        have = [T16 + h * hour for h in hours]
+        assert missing_ranges(series(hours), T16, T16 + 48 * hour, hour) == _gaps_hour_by_hour(have, T16, T16 + 48 * hour)
+
+
+def test_an_exchange_with_no_candles_lists_the_whole_window_as_one_gap():
+    client = Exchanges(mode="replay").open("binance", transport=serve([]))
+    client.markets()
+    result = client.closed_candles(Market("binance", "BTC", "BTC/USDT", "USDT"), T16, T16 + pd.Timedelta(hours=3),
+                                   now=T16 + pd.Timedelta(hours=2, minutes=30))
+    assert result.candles.empty and list(result.candles.columns) == CANDLE_COLUMNS
+    assert result.requests == 1 and result.open_dropped == 0
+    assert result.gaps == [[T16.isoformat(), (T16 + pd.Timedelta(hours=1)).isoformat()]]  # 18:00 is not closed yet
+
+
+def test_a_time_answered_twice_keeps_its_last_row_and_an_unparseable_extra_is_empty():
+    """Recorded klines with the 17:00 row repeated (changed close and quote volume) and one quote
+    volume that is not a number: the repeated time keeps its last row, as it did row by row."""
+    rows = case("binance__fetchOHLCV__0_spot_1h")["httpResponse"]
+    again = [*rows[1][:4], "43400.00", *rows[1][5:7], "999.5", *rows[1][8:]]
+    odd = [*rows[2][:7], "not a number", *rows[2][8:]]
+    client = Exchanges(mode="replay").open("binance", transport=serve([rows[0], rows[1], again, odd]))
+    client.markets()
+    result = client.closed_candles(Market("binance", "BTC", "BTC/USDT", "USDT"), T16, T16 + pd.Timedelta(hours=3))
+    assert list(result.candles.bar_start) == [T16 + pd.Timedelta(hours=h) for h in range(3)]
+    assert result.candles.close.iloc[1] == 43400.0 and result.candles.quote_volume.iloc[1] == 999.5
+    assert pd.isna(result.candles.quote_volume.iloc[2]) and result.candles.trade_count.iloc[2] == rows[2][8]
+    assert raw_extras("binance", [odd])[rows[2][0]] == {"quote_volume": None, "trade_count": float(rows[2][8])}

@@ -21,6 +21,7 @@ from typing import Any
 
 import dagster as dg
 import httpx
+import numpy as np
 import pandas as pd
 import requests
 import yaml
@@ -174,29 +175,91 @@ def _num(value) -> float | None:
     return out if out == out else None
 
 
-def raw_extras(exchange: str, raw: Any) -> dict[int, dict]:
-    """Per candle open time (ms): quote volume, trade count and `confirmed` where the exchange's
-    raw answer gives them (ccxt's unified row stops at base volume). Documented fields only:
-    binance kline [7] quote asset volume, [8] number of trades; okx [7] volCcyQuote, [8] confirm;
-    bybit [6] turnover; kraken [7] count. Anything else: absent."""
-    out: dict[int, dict] = {}
+def _floats(values: list) -> np.ndarray:
+    """`_num` of every value as float64 (None -> NaN): numpy's conversion, which parses numeric
+    strings as `float()` does, and the per-value path only when some value is not a number."""
+    try:
+        return np.array(values, dtype="float64")
+    except (TypeError, ValueError):
+        return np.array([_num(v) for v in values], dtype="float64")
+
+
+@dataclass(frozen=True)
+class Extras:
+    """The raw answer's extras per candle, as arrays over its rows (`raw_extras` in columns)."""
+    ts: np.ndarray  # candle open time, ms (int64)
+    quote_volume: np.ndarray  # float64, NaN where absent
+    trade_count: np.ndarray  # float64, NaN where absent
+    confirmed: np.ndarray  # bool; False only where the exchange says the candle is still open
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def aligned(self, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(quote_volume, trade_count, confirmed) for candle times `ts`; for a time the raw answer
+        has twice, its last row (as a dict keyed by time would keep); absent: NaN, NaN, True."""
+        n = len(ts)
+        if not len(self.ts):
+            return np.full(n, np.nan), np.full(n, np.nan), np.ones(n, dtype=bool)
+        if len(self.ts) == n and np.array_equal(self.ts, ts):
+            return self.quote_volume, self.trade_count, self.confirmed
+        reversed_ts = self.ts[::-1]
+        unique, first_of_reversed = np.unique(reversed_ts, return_index=True)
+        last = len(self.ts) - 1 - first_of_reversed  # index of each time's last row
+        pos = np.searchsorted(unique, ts)
+        pos_clipped = np.minimum(pos, len(unique) - 1)
+        found = (pos < len(unique)) & (unique[pos_clipped] == ts)
+        rows = last[pos_clipped]
+        qv = np.where(found, self.quote_volume[rows], np.nan)
+        tc = np.where(found, self.trade_count[rows], np.nan)
+        confirmed = np.where(found, self.confirmed[rows], True)
+        return qv, tc, confirmed
+
+
+def extras_of(exchange: str, raw: Any) -> Extras | None:
+    """Quote volume, trade count and `confirmed` where the exchange's raw answer gives them
+    (ccxt's unified row stops at base volume). Documented fields only: binance kline [7] quote
+    asset volume, [8] number of trades; okx [7] volCcyQuote, [8] confirm; bybit [6] turnover;
+    kraken [7] count. Anything else, or a differently shaped answer: None (no extras; the unified
+    candle stays)."""
     try:
         if exchange == "binance" and isinstance(raw, list):
-            for row in raw:
-                out[int(row[0])] = {"quote_volume": _num(row[7]), "trade_count": _num(row[8])}
+            rows, scale, qv_at, tc_at, confirm_at = raw, 1, 7, 8, None
         elif exchange == "okx" and isinstance(raw, dict):
-            for row in raw.get("data") or []:
-                out[int(row[0])] = {"quote_volume": _num(row[7]), "confirmed": str(row[8]) != "0"}
+            rows, scale, qv_at, tc_at, confirm_at = list(raw.get("data") or []), 1, 7, None, 8
         elif exchange == "bybit" and isinstance(raw, dict):
-            for row in (raw.get("result") or {}).get("list") or []:
-                out[int(row[0])] = {"quote_volume": _num(row[6])}
+            rows, scale, qv_at, tc_at, confirm_at = list((raw.get("result") or {}).get("list") or []), 1, 6, None, None
         elif exchange == "kraken" and isinstance(raw, dict):
-            for key, rows in (raw.get("result") or {}).items():
-                if isinstance(rows, list):
-                    for row in rows:
-                        out[int(row[0]) * 1000] = {"trade_count": _num(row[7])}
-    except (IndexError, TypeError, ValueError):
-        return {}  # a differently shaped answer: no extras, the unified candle stays
+            rows = [row for rows in (raw.get("result") or {}).values() if isinstance(rows, list) for row in rows]
+            scale, qv_at, tc_at, confirm_at = 1000, None, 7, None
+        else:
+            return None
+        n = len(rows)
+        ts = np.array([int(row[0]) * scale for row in rows], dtype="int64")
+        qv = _floats([row[qv_at] for row in rows]) if qv_at is not None else np.full(n, np.nan)
+        tc = _floats([row[tc_at] for row in rows]) if tc_at is not None else np.full(n, np.nan)
+        confirmed = (np.array([str(row[confirm_at]) != "0" for row in rows], dtype=bool) if confirm_at is not None
+                     else np.ones(n, dtype=bool))
+    except (IndexError, KeyError, TypeError, ValueError, OverflowError):
+        return None
+    return Extras(ts, qv, tc, confirmed)
+
+
+def raw_extras(exchange: str, raw: Any) -> dict[int, dict]:
+    """`extras_of` as a dict per candle open time (ms): the fields the exchange documents
+    (`quote_volume`, `trade_count`, okx `confirmed`), None where a value is not a number."""
+    extras = extras_of(exchange, raw)
+    if extras is None:
+        return {}
+    fields = {"binance": ("quote_volume", "trade_count"), "okx": ("quote_volume", "confirmed"),
+              "bybit": ("quote_volume",), "kraken": ("trade_count",)}[exchange]
+    out: dict[int, dict] = {}
+    for i, ts in enumerate(extras.ts.tolist()):
+        row = {}
+        for name in fields:
+            value = getattr(extras, name)[i]
+            row[name] = bool(value) if name == "confirmed" else (None if value != value else float(value))
+        out[ts] = row
     return out
 
 
@@ -216,20 +279,41 @@ def _ms(ts) -> int:
 
 
 def missing_ranges(have: pd.Series, start, end, step: pd.Timedelta) -> list[list[str]]:
-    """[first, last] bar starts of each run of missing bars in [start, end)."""
+    """[first, last] bar starts of each run of missing bars in [start, end): the bars expected
+    every `step` from `start` that `have` lacks. Vectorized: one membership test over the expected
+    bars, then the boundaries of each run of missing ones."""
     expected = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq=step, inclusive="left")
-    present = set(pd.DatetimeIndex(have))
-    out, run = [], []
-    for t in expected:
-        if t in present:
-            if run:
-                out.append([run[0].isoformat(), run[-1].isoformat()])
-                run = []
-        else:
-            run.append(t)
-    if run:
-        out.append([run[0].isoformat(), run[-1].isoformat()])
-    return out
+    if not len(expected):
+        return []
+    present = pd.DatetimeIndex(have)
+    missing = ~expected.isin(present) if len(present) else np.ones(len(expected), dtype=bool)
+    where = np.flatnonzero(missing)
+    if not len(where):
+        return []
+    breaks = np.flatnonzero(np.diff(where) > 1)
+    firsts = where[np.concatenate([[0], breaks + 1])]
+    lasts = where[np.concatenate([breaks, [len(where) - 1]])]
+    return [[expected[a].isoformat(), expected[b].isoformat()] for a, b in zip(firsts.tolist(), lasts.tolist())]
+
+
+def _page_array(page: list) -> np.ndarray:
+    """ccxt's unified rows [timestamp, open, high, low, close, volume] as an (n, 6) float64 array;
+    a value that is not a number is NaN (as `pd.to_numeric(errors="coerce")`), an empty row is left out."""
+    try:
+        arr = np.asarray(page, dtype="float64")
+        if arr.ndim == 2 and arr.shape[1] >= 6:
+            return arr[:, :6]
+        if arr.size == 0:
+            return np.empty((0, 6))
+    except (TypeError, ValueError):
+        pass
+    rows = [list(r[:6]) + [None] * (6 - len(r[:6])) for r in page if r]
+    if not rows:
+        return np.empty((0, 6))
+    return pd.DataFrame(rows).apply(pd.to_numeric, errors="coerce").to_numpy("float64")
+
+
+_NO_EXTRAS = (np.empty(0, dtype="int64"), np.empty(0), np.empty(0), np.empty(0, dtype=bool))
 
 
 class ExchangeClient:
@@ -273,59 +357,61 @@ class ExchangeClient:
         step_ms = TIMEFRAME_MS[timeframe]
         start_ms, end_ms = _ms(start), _ms(end)
         limit = self.config.max_candles_per_request
-        rows: dict[int, list] = {}
-        extras: dict[int, dict] = {}
+        kept: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         open_dropped = requests_made = 0
         since = start_ms
         while since < end_ms:
             page = self.ccxt.fetch_ohlcv(market.market, timeframe, since=since, limit=limit)
             requests_made += 1
-            raw = self.ccxt.last_json_response
-            page_extras = raw_extras(self.name, raw)
+            extras = extras_of(self.name, self.ccxt.last_json_response)
             answered_at = min(datetime.now(timezone.utc), self.client.last_response_at or datetime.now(timezone.utc))
             cutoff = _ms(now) if now is not None else _ms(answered_at)
-            newest_raw = max(page_extras) if self.config.last_row_open and page_extras else None
-            page = sorted((r for r in page if r and r[0] is not None and r[0] >= since), key=lambda r: r[0])
-            if not page:
+            newest_raw = int(extras.ts.max()) if self.config.last_row_open and extras is not None and len(extras) else None
+            values = _page_array(page)
+            values = values[~np.isnan(values[:, 0]) & (values[:, 0] >= since)]
+            if not len(values):
                 break
-            reached_open = False
-            for row in page:
-                ts = int(row[0])
-                extra = page_extras.get(ts, {})
-                is_open = (ts + step_ms > cutoff or extra.get("confirmed") is False
-                           or (newest_raw is not None and ts == newest_raw))
-                if ts > cutoff:  # starts after the answer's time: not a candle of this answer
-                    reached_open = True
-                    continue
-                if is_open:
-                    open_dropped += 1
-                    reached_open = True
-                    continue
-                if ts < end_ms:
-                    rows[ts] = row
-                    extras[ts] = extra
-            last = int(page[-1][0])
-            if reached_open or last + step_ms <= since:
+            values = values[np.argsort(values[:, 0], kind="stable")]
+            ts = values[:, 0].astype("int64")
+            quote_volume, trade_count, confirmed = (extras or Extras(*_NO_EXTRAS)).aligned(ts)
+            after = ts > cutoff  # starts after the answer's time: not a candle of this answer
+            is_open = (ts + step_ms > cutoff) | ~confirmed
+            if newest_raw is not None:
+                is_open |= ts == newest_raw
+            dropped = ~after & is_open
+            keep = ~after & ~is_open & (ts < end_ms)
+            open_dropped += int(dropped.sum())
+            kept.append((ts[keep], values[keep, 1:6], quote_volume[keep], trade_count[keep]))
+            last = int(ts[-1])
+            if after.any() or dropped.any() or last + step_ms <= since:
                 break
             since = last + step_ms
-        frame = self._frame(market, rows, extras, step_ms)
+        frame = self._frame(market, kept, step_ms)
         horizon = min(end_ms, (_ms(now) if now is not None else _ms(datetime.now(timezone.utc))) // step_ms * step_ms)
         gaps = missing_ranges(frame.bar_start, start, pd.Timestamp(max(start_ms, horizon), unit="ms", tz="UTC"),
                               pd.Timedelta(milliseconds=step_ms)) if horizon > start_ms else []
         return CandleResult(frame, open_dropped, requests_made, gaps)
 
-    def _frame(self, market: Market, rows: dict[int, list], extras: dict[int, dict], step_ms: int) -> pd.DataFrame:
-        if not rows:
+    def _frame(self, market: Market, kept: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+               step_ms: int) -> pd.DataFrame:
+        """One row per candle time (a time seen twice: its last candle), ordered by time."""
+        ts = np.concatenate([k[0] for k in kept]) if kept else np.empty(0, dtype="int64")
+        if not len(ts):
             return pd.DataFrame(columns=CANDLE_COLUMNS)
-        times = sorted(rows)
-        frame = pd.DataFrame([rows[t][:6] for t in times], columns=["ts", "open", "high", "low", "close", "volume"])
+        values = np.concatenate([k[1] for k in kept])
+        quote_volume = np.concatenate([k[2] for k in kept])
+        trade_count = np.concatenate([k[3] for k in kept])
+        if len(ts) > 1 and not (np.diff(ts) > 0).all():
+            unique, first_of_reversed = np.unique(ts[::-1], return_index=True)
+            last = len(ts) - 1 - first_of_reversed  # the last candle of each time, in time order
+            ts, values, quote_volume, trade_count = unique, values[last], quote_volume[last], trade_count[last]
+        frame = pd.DataFrame({"ts": ts, "open": values[:, 0], "high": values[:, 1], "low": values[:, 2],
+                              "close": values[:, 3], "volume": values[:, 4]})
         frame["bar_start"] = pd.to_datetime(frame.ts, unit="ms", utc=True)
         frame["bar_end"] = frame.bar_start + pd.Timedelta(milliseconds=step_ms)
-        frame["quote_volume"] = [extras[t].get("quote_volume") for t in times]
-        frame["trade_count"] = [extras[t].get("trade_count") for t in times]
+        frame["quote_volume"] = quote_volume.astype("float64")
+        frame["trade_count"] = trade_count.astype("float64")
         frame = frame.assign(exchange=self.name, market=market.market, symbol=market.symbol, quote=market.quote)
-        for col in ("open", "high", "low", "close", "volume", "quote_volume", "trade_count"):
-            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
         return frame[CANDLE_COLUMNS]
 
 
@@ -358,4 +444,4 @@ class Exchanges(dg.ConfigurableResource):
 
 
 __all__ = ["CANDLE_COLUMNS", "CandleResult", "ExchangeCatalog", "ExchangeClient", "Exchanges", "Market",
-           "SourceError", "load_exchange_catalog", "map_markets", "missing_ranges", "raw_extras"]
+           "SourceError", "extras_of", "load_exchange_catalog", "map_markets", "missing_ranges", "raw_extras"]
