@@ -11,8 +11,9 @@ budget; spacing switched off, as in replay), the requests adapter, ccxt's fetch_
 paging, open-candle and gap logic, and the candle frame with quote volume and trade count.
 
 Candles parsed per second = candles returned / wall time of that path (goal >= 200k/s).
-Live plan: requests per minute that resources/sources.yaml's spacing allows, versus the published
-limit (goal: at least 80 %, never above), and how long the same backfill takes live at that rate.
+Live plan: requests per minute that resources/sources.yaml's spacing allows (the SourceClient starts a
+request at most every min_interval_s; one client per exchange at a time), versus the published limit
+documented there (goal: at least 80 %, never above), and how long the same backfill takes live at that rate.
 """
 
 from __future__ import annotations
@@ -29,21 +30,10 @@ import pandas as pd
 
 from benchmarks._results import record
 from crypto_assets.sources.catalog import source_spec
-from crypto_assets.sources.exchanges import TIMEFRAME_MS, Exchanges, Market, load_exchange_catalog
+from crypto_assets.sources.exchanges import TIMEFRAME_MS, Exchanges, Market, load_exchange_catalog, request_plan
 
 START = pd.Timestamp("2024-01-01", tz="UTC")
 HOUR_MS = TIMEFRAME_MS["1h"]
-
-# Published public limits (requests per minute per IP) for the candle endpoint each exchange uses.
-PUBLISHED_LIMITS = {
-    "binance": (3000, "6000 request weight/min per IP; GET /api/v3/klines weighs 2 "
-                      "(developers.binance.com, spot REST limits)"),
-    "coinbase": (600, "public endpoints 10 requests/s per IP (docs.cdp.coinbase.com, Exchange rate limits)"),
-    "kraken": (60, "public endpoints ~1 request/s per IP (support.kraken.com, REST API rate limits)"),
-    "okx": (600, "GET /api/v5/market/history-candles 20 requests/2 s per IP (okx.com/docs-v5)"),
-    "bybit": (7200, "600 requests/5 s per IP for /v5/market (bybit-exchange.github.io, rate limit rules)"),
-}
-
 
 def _binance_pages(n_candles: int, limit: int) -> dict[int, bytes]:
     """startTime -> the JSON body of one page (same values for every symbol: the parser does not care)."""
@@ -161,26 +151,24 @@ def ccxt_parse_ceiling(repeat: int = 30) -> dict:
 
 
 def live_plan(n_symbols: int, days: int) -> dict:
+    """Per exchange: the rate the SourceClient's spacing allows (resources/sources.yaml `min_interval_s`,
+    times the clients of one exchange that send at once, CLIENTS_PER_EXCHANGE) against the published
+    limit documented there (`published_limit`), and what the backfill costs at that rate."""
     catalog = load_exchange_catalog()
     plan = {}
-    for name, (published, source) in PUBLISHED_LIMITS.items():
+    for name, config in catalog.exchanges.items():
         spec = source_spec(name)
-        planned = 60.0 / spec.min_interval_s if spec.min_interval_s else float("inf")
-        limit = catalog.exchanges[name].max_candles_per_request
-        history = catalog.exchanges[name].history_candles
-        per_symbol = -(-min(days * 24, history or days * 24) // limit)
+        entry = request_plan(spec)
+        planned = entry["planned_requests_per_minute"]
+        per_symbol = -(-min(days * 24, config.history_candles or days * 24) // config.max_candles_per_request)
         requests = n_symbols * per_symbol
-        share = planned / published
-        plan[name] = {
-            "planned_requests_per_minute": round(planned, 1), "published_limit_per_minute": published,
-            "published_limit_source": source, "share_of_limit": round(share, 3),
-            "at_least_80_percent": share >= 0.8, "never_above": share <= 1.0,
-            "backfill_requests": requests, "backfill_minutes_at_planned_rate": round(requests / planned, 1),
+        entry.update({
+            "backfill_requests": requests,
+            "backfill_minutes_at_planned_rate": round(requests / planned, 1) if planned else None,
             "backfill_exceeds_max_requests_per_run": bool(spec.max_requests_per_run
                                                           and requests > spec.max_requests_per_run),
-            "rate_for_80_percent_per_minute": round(0.8 * published, 1),
-            "min_interval_s_for_80_percent": round(60.0 / (0.8 * published), 4),
-        }
+        })
+        plan[name] = entry
     return plan
 
 

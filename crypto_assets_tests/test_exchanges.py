@@ -19,15 +19,18 @@ import pandas as pd
 import pytest
 
 from crypto_assets.assets.ingest.exchange_bars import close_divergence, merge_exchange_bars
-from crypto_assets.sources.client import SourceError
+from crypto_assets.sources.catalog import source_spec
+from crypto_assets.sources.client import SourceClient, SourceError
 from crypto_assets.sources.exchanges import (
     CANDLE_COLUMNS,
+    CLIENTS_PER_EXCHANGE,
     Exchanges,
     Market,
     load_exchange_catalog,
     map_markets,
     missing_ranges,
     raw_extras,
+    request_plan,
 )
 
 DATA = Path(__file__).parent / "data" / "exchanges"
@@ -372,3 +375,80 @@ def test_a_time_answered_twice_keeps_its_last_row_and_an_unparseable_extra_is_em
     assert result.candles.close.iloc[1] == 43400.0 and result.candles.quote_volume.iloc[1] == 999.5
     assert pd.isna(result.candles.quote_volume.iloc[2]) and result.candles.trade_count.iloc[2] == rows[2][8]
     assert raw_extras("binance", [odd])[rows[2][0]] == {"quote_volume": None, "trade_count": float(rows[2][8])}
+
+
+def _exchanges_configured() -> list[str]:
+    return sorted(load_exchange_catalog().exchanges)
+
+
+@pytest.mark.parametrize("name", _exchanges_configured())
+def test_configured_request_rate_never_exceeds_the_published_limit(name):
+    """resources/sources.yaml documents each exchange's published limit next to its spacing; the
+    rate the spacing allows is 80-100 % of it, and no window of the limit's length ever holds more
+    requests than it allows. An edit that speeds an exchange past its limit fails here."""
+    spec = source_spec(name)
+    limit = spec.published_limit
+    assert limit and limit["requests"] > 0 and limit["per_s"] > 0 and limit["source"], f"{name}: no published_limit"
+    plan = request_plan(spec)
+    assert plan["within_limit"], plan
+    assert plan["planned_requests_per_minute"] <= limit["requests"] * 60 / limit["per_s"]
+    assert plan["max_requests_in_a_published_window"] <= limit["requests"]
+    assert 0.8 <= plan["share_of_limit"] <= 1.0, plan
+
+
+@pytest.mark.parametrize("name", _exchanges_configured())
+def test_the_plan_is_the_spacing_the_client_enforces(name):
+    """The SourceClient itself (answers without latency, a virtual clock): the request starts it
+    makes never put more than the published count into any window of the published length, and
+    its rate is the plan's."""
+    spec = source_spec(name)
+    now = [0.0]
+    starts: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        starts.append(now[0])
+        return httpx.Response(200, json={})
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    client = SourceClient(spec, transport=httpx.MockTransport(handler), sleep=sleep, clock=lambda: now[0])
+    window, allowed = float(spec.published_limit["per_s"]), int(spec.published_limit["requests"])
+    n = max(3 * allowed, 50)
+    for _ in range(n):
+        client.get("/candles")
+    times = np.array(starts)
+    in_window = np.searchsorted(times, times + window, side="right") - np.arange(len(times))  # [t, t + window]
+    assert in_window.max() <= allowed
+    assert in_window.max() <= request_plan(spec)["max_requests_in_a_published_window"]
+    per_minute = (n - 1) / (times[-1] - times[0]) * 60
+    assert per_minute == pytest.approx(request_plan(spec)["planned_requests_per_minute"], rel=1e-6)
+
+
+def test_one_client_per_exchange_sends_at_a_time():
+    """The plan counts CLIENTS_PER_EXCHANGE clients: the `exchanges` pool (candles and derivatives)
+    must keep one slot in every instance configuration, or the rate multiplies."""
+    import yaml
+
+    from crypto_assets.assets.ingest.derivatives import derivatives_metrics
+    from crypto_assets.assets.ingest.exchange_bars import exchange_candles
+
+    root = Path(__file__).parents[1]
+    for path in (root / "dagster.yaml", root / "deploy" / "dagster.mysql.yaml"):
+        pools = yaml.safe_load(path.read_text())["concurrency"]["pools"]
+        assert pools["default_limit"] == CLIENTS_PER_EXCHANGE and "exchanges" not in pools, path
+    assert "default_limit: 1" in (root / "k8s" / "dagster-instance.yaml").read_text()
+    assert {exchange_candles.op.pool, derivatives_metrics.op.pool} == {"exchanges"}
+
+
+def test_derivatives_requests_keep_their_own_spacing():
+    """derivatives_metrics calls other endpoints with other limits: its spacing comes from
+    resources/derivatives.yaml, not from the candle plan."""
+    from crypto_assets.sources.derivatives import load_derivatives_catalog, open_derivatives
+
+    catalog = load_derivatives_catalog()
+    for name in catalog.exchanges:
+        assert name in catalog.min_interval_s, f"{name}: no derivatives spacing"
+        client = open_derivatives(Exchanges(mode="replay"), name, catalog, transport=serve({}))
+        assert client.client.spec.min_interval_s == catalog.min_interval_s[name]
+        assert client.client.spec.name == name  # errors and replay still name the exchange

@@ -56,6 +56,9 @@ class SourceSpec:
     api_key_param: str | None = None  # sent as a query parameter ...
     api_key_header: str | None = None  # ... or as a header
     pool: str | None = None  # Dagster concurrency pool for runs that call this source
+    # The provider's published rate limit for the endpoints used ({requests: N, per_s: W, source: where it
+    # is published}), documented next to `min_interval_s`; tests keep the spacing within it.
+    published_limit: Mapping[str, Any] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
 
 

@@ -55,6 +55,9 @@ class DerivativesCatalog:
     ccxt_options: dict[str, dict]
     history_limit: dict[str, int]
     max_history_pages: int = 50
+    # Spacing of each exchange's derivatives requests (resources/derivatives.yaml); absent: the
+    # exchange's `min_interval_s` in resources/sources.yaml.
+    min_interval_s: dict[str, float] = field(default_factory=dict)
 
 
 @cache
@@ -67,6 +70,8 @@ def _catalog(path: str, text: str) -> DerivativesCatalog:
         ccxt_options={name: (cfg or {}).get("ccxt_options") or {} for name, cfg in per.items()},
         history_limit={name: int((cfg or {}).get("history_limit", 100)) for name, cfg in per.items()},
         max_history_pages=int(raw.get("max_history_pages", 50)),
+        min_interval_s={name: float(cfg["min_interval_s"]) for name, cfg in per.items()
+                        if (cfg or {}).get("min_interval_s") is not None},
     )
 
 
@@ -78,10 +83,12 @@ def load_derivatives_catalog(path: str | Path | None = None) -> DerivativesCatal
 def open_derivatives(exchanges: Exchanges, name: str, catalog: DerivativesCatalog | None = None,
                      **client_kwargs) -> ExchangeClient:
     """An exchange client on its swap markets: the candle client's config (resources/exchanges.yaml)
-    with the ccxt options of resources/derivatives.yaml. Tests may pass `transport=`."""
+    with the ccxt options and spacing of resources/derivatives.yaml. Tests may pass `transport=`."""
     catalog = catalog or load_derivatives_catalog()
     config = dataclasses.replace(exchanges.catalog().exchanges[name], ccxt_options=catalog.ccxt_options.get(name, {}))
     spec = source_spec(name)
+    if name in catalog.min_interval_s:
+        spec = dataclasses.replace(spec, min_interval_s=catalog.min_interval_s[name])
     transport = client_kwargs.pop("transport", None)
     if transport is None and exchanges.mode == "replay":
         transport = replay_transport(name, spec.base_url, exchanges.replay_dir)

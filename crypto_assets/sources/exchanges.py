@@ -30,7 +30,7 @@ from requests.adapters import BaseAdapter
 
 from crypto_assets.paths import RESOURCES_DIR
 from crypto_assets.sources.catalog import source_spec
-from crypto_assets.sources.client import SourceClient, SourceError
+from crypto_assets.sources.client import SourceClient, SourceError, SourceSpec
 from crypto_assets.sources.replay import REPLAY_DIR, replay_transport
 from crypto_assets.sources.requests_bridge import requests_response
 
@@ -91,6 +91,39 @@ def _catalog(path: str, text: str) -> ExchangeCatalog:
 def load_exchange_catalog(path: str | Path | None = None) -> ExchangeCatalog:
     path = Path(path or CATALOG)
     return _catalog(str(path), path.read_text())  # re-read: a user's edit applies to the next run
+
+
+# -- request plan: the rate the SourceClient's spacing allows vs the published limit ---------------
+
+# Clients of one exchange that send at the same time: the `exchanges` Dagster pool has one slot
+# (`default_limit: 1` in dagster.yaml, deploy/dagster.mysql.yaml and k8s/dagster-instance.yaml),
+# so exchange_candles and derivatives_metrics never run at once, and a run has one thread per
+# exchange. Raising that pool multiplies every exchange's rate by its slots.
+CLIENTS_PER_EXCHANGE = 1
+
+
+def request_plan(spec: SourceSpec, clients: int = CLIENTS_PER_EXCHANGE) -> dict:
+    """What `spec`'s spacing lets `clients` SourceClients send, against `spec.published_limit`.
+
+    The client starts a request at most every `min_interval_s` (retries pass the same gate), so
+    `clients` of them send at most clients x 60 / min_interval_s requests a minute, and at most
+    clients x (floor(per_s / min_interval_s) + 1) in any window of the limit's length."""
+    published = spec.published_limit or {}
+    if not spec.min_interval_s or not published:
+        return {"planned_requests_per_minute": None, "published_limit_per_minute": None, "share_of_limit": None,
+                "within_limit": False, "published_limit_source": published.get("source")}
+    requests_, per_s = int(published["requests"]), float(published["per_s"])
+    planned = clients * 60.0 / spec.min_interval_s
+    limit_per_minute = requests_ * 60.0 / per_s
+    in_window = clients * (int(per_s / spec.min_interval_s + 1e-9) + 1)
+    share = planned / limit_per_minute
+    return {
+        "min_interval_s": spec.min_interval_s, "clients_at_once": clients,
+        "planned_requests_per_minute": round(planned, 1), "published_limit_per_minute": round(limit_per_minute, 1),
+        "published_limit": f"{requests_} requests / {per_s:g} s", "published_limit_source": published.get("source"),
+        "share_of_limit": round(share, 3), "max_requests_in_a_published_window": in_window,
+        "within_limit": planned <= limit_per_minute and in_window <= requests_, "at_least_80_percent": share >= 0.8,
+    }
 
 
 # -- HTTP: ccxt's requests session answered by the project's SourceClient --------------------------
@@ -443,5 +476,5 @@ class Exchanges(dg.ConfigurableResource):
         return f"replay:{exchange}" if self.mode == "replay" else exchange
 
 
-__all__ = ["CANDLE_COLUMNS", "CandleResult", "ExchangeCatalog", "ExchangeClient", "Exchanges", "Market",
-           "SourceError", "extras_of", "load_exchange_catalog", "map_markets", "missing_ranges", "raw_extras"]
+__all__ = ["CANDLE_COLUMNS", "CLIENTS_PER_EXCHANGE", "CandleResult", "ExchangeCatalog", "ExchangeClient", "Exchanges", "Market",
+           "SourceError", "extras_of", "load_exchange_catalog", "map_markets", "missing_ranges", "raw_extras", "request_plan"]
