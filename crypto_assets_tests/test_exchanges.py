@@ -18,7 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crypto_assets.assets.ingest.exchange_bars import close_divergence, merge_exchange_bars
+from crypto_assets.assets.ingest.exchange_bars import (
+    close_divergence,
+    collect_candles,
+    live_5m_span,
+    merge_exchange_bars,
+)
 from crypto_assets.sources.catalog import source_spec
 from crypto_assets.sources.client import SourceClient, SourceError
 from crypto_assets.sources.exchanges import (
@@ -452,3 +457,158 @@ def test_derivatives_requests_keep_their_own_spacing():
         client = open_derivatives(Exchanges(mode="replay"), name, catalog, transport=serve({}))
         assert client.client.spec.min_interval_s == catalog.min_interval_s[name]
         assert client.client.spec.name == name  # errors and replay still name the exchange
+
+
+# -- 5-minute live candles (`live_5m_symbols`) ------------------------------------------------------
+
+REPLAY = Path(__file__).parents[1] / "resources" / "replay"
+
+
+def _constructed_binance_5m(first: pd.Timestamp, count: int, skip: tuple[int, ...] = ()) -> list[list]:
+    """CONSTRUCTED in this test, NOT a recording: no 5-minute candle answer was recorded for any
+    exchange (../shared/fixtures/09-exchanges holds binance 1h/1d/1m, kraken 1h/1m and coinbase 1m
+    answers only). Rows have the documented 12-field shape of Binance's /api/v3/klines (as in the
+    recorded 1h answer); prices, volumes and trade counts are made up."""
+    rows = []
+    for i in range(count):
+        if i in skip:
+            continue
+        t = int(first.value // 10**6) + i * 300_000
+        close = 43_000 + 10 * i
+        rows.append([t, f"{close - 5:.2f}", f"{close + 20:.2f}", f"{close - 20:.2f}", f"{close:.2f}", "12.5",
+                     t + 299_999, f"{12.5 * close:.2f}", 100 + i, "6.0", f"{6.0 * close:.2f}", "0"])
+    return rows
+
+
+def _replay_with_5m(tmp_path: Path, live_5m_symbols: list[str], rows_5m: list[list]) -> Exchanges:
+    """Binance replay (the recorded 1h klines and markets) plus a constructed 5m answer, and a
+    catalog with binance only and `live_5m_symbols`."""
+    folder = tmp_path / "replay" / "binance"
+    folder.mkdir(parents=True)
+    for name in ("markets.yaml", "fetchOHLCV__0_spot_1h.json"):
+        (folder / name).write_text((REPLAY / "binance" / name).read_text())
+    (folder / "constructed_5m.json").write_text(json.dumps(rows_5m))
+    (folder / "catalog.yaml").write_text(
+        "routes:\n"
+        "  - {path: /api/v3/klines, params: {symbol: BTCUSDT, interval: 1h}, file: fetchOHLCV__0_spot_1h.json}\n"
+        "  - {path: /api/v3/klines, params: {symbol: BTCUSDT, interval: 5m}, file: constructed_5m.json}\n")
+    text = (Path(__file__).parents[1] / "resources" / "exchanges.yaml").read_text()
+    assert "live_5m_symbols: []" in text and "preference: [binance, coinbase, kraken, okx, bybit]" in text
+    catalog = tmp_path / "exchanges.yaml"
+    catalog.write_text(text.replace("live_5m_symbols: []", f"live_5m_symbols: [{', '.join(live_5m_symbols)}]")
+                       .replace("preference: [binance, coinbase, kraken, okx, bybit]", "preference: [binance]"))
+    return Exchanges(mode="replay", replay_dir=str(tmp_path / "replay"), catalog_path=str(catalog))
+
+
+T18 = pd.Timestamp("2024-01-30 18:00", tz=UTC)
+LIVE_NOW = pd.Timestamp("2024-01-30 19:07:30", tz=UTC)  # the automation's run of 18:00 and 19:00, a bit late
+
+
+def test_live_run_stores_closed_5m_candles_of_configured_coins_with_their_interval(tmp_path):
+    rows = _constructed_binance_5m(T18, 14, skip=(5,))  # 18:00 .. 19:05, without 18:25; 19:05 still open
+    exchanges = _replay_with_5m(tmp_path, ["btc"], rows)
+    assert exchanges.catalog().live_5m_symbols == ("BTC",)
+    candles, meta = collect_candles(exchanges, ["BTC"], T18, T18 + pd.Timedelta(hours=2), now=LIVE_NOW)
+    five = candles[candles.interval == "5min"].sort_values("bar_start")
+    assert list(five.bar_start) == [T18 + pd.Timedelta(minutes=5 * i) for i in range(13) if i != 5]
+    assert (five.bar_end - five.bar_start == pd.Timedelta(minutes=5)).all()
+    assert list(five.close) == [float(r[4]) for r in rows[:-1]]
+    assert list(five.trade_count) == [float(r[8]) for r in rows[:-1]]  # binance's raw extras, as for 1h
+    assert list(candles[candles.interval == "1h"].bar_start) == [T18]  # the recorded 1h candle
+    binance = meta["results"]["binance"]
+    assert binance["live_5m"] == {"candles": 12, "open_dropped": 1, "symbols": ["BTC"]}
+    assert binance["open_dropped"] == 0  # the 1h count stays the 1h candles'
+    assert binance["gaps"]["binance:BTC:5m"] == [[(T18 + pd.Timedelta(minutes=25)).isoformat()] * 2]
+    assert meta["live_5m_span"] == (T18, T18 + pd.Timedelta(hours=2))
+    # The same window as history (a backfill days later) asks for no 5-minute candle at all.
+    later, later_meta = collect_candles(exchanges, ["BTC"], T18, T18 + pd.Timedelta(hours=2),
+                                        now=pd.Timestamp("2024-02-05 12:00", tz=UTC))
+    assert set(later.interval) == {"1h"} and later_meta["live_5m_span"] is None
+    assert later_meta["results"]["binance"]["live_5m"]["symbols"] == []
+    assert binance["requests"] - later_meta["results"]["binance"]["requests"] == 1  # the one 5m request
+
+
+def test_5m_candles_only_for_the_configured_coins(tmp_path):
+    exchanges = _replay_with_5m(tmp_path, ["ETH"], _constructed_binance_5m(T18, 14))
+    candles, meta = collect_candles(exchanges, ["BTC"], T18, T18 + pd.Timedelta(hours=2), now=LIVE_NOW)
+    assert set(candles.interval) == {"1h"}
+    assert meta["results"]["binance"]["live_5m"]["symbols"] == []
+    assert not meta["results"]["binance"]["failures"]
+
+
+def test_live_5m_span_is_the_hour_that_just_closed_and_the_open_one():
+    hour = pd.Timedelta(hours=1)
+    now = pd.Timestamp("2024-01-30 19:02", tz=UTC)
+    assert live_5m_span(T18, T18 + hour, now) == (T18, T18 + hour)  # the hour that just closed
+    assert live_5m_span(T18 + hour, T18 + 2 * hour, now) == (T18 + hour, T18 + 2 * hour)  # the open one
+    assert live_5m_span(T16, T18 + 2 * hour, now) == (T18, T18 + 2 * hour)  # a range reaching now: its live part
+    assert live_5m_span(T16, T18, now) is None  # older hours: history
+    assert live_5m_span(T16, T16 + hour, pd.Timestamp("2024-02-05", tz=UTC)) is None
+
+
+def test_exchange_5m_candles_become_the_coins_5_minute_bars():
+    catalog = load_exchange_catalog()
+    starts = [T16 + pd.Timedelta(minutes=5 * i) for i in range(3)]
+    five = pd.DataFrame({"exchange": "binance", "market": "BTC/USDT", "symbol": "BTC", "quote": "USDT",
+                         "interval": "5min", "bar_start": starts, "bar_end": [s + pd.Timedelta(minutes=5) for s in starts],
+                         "open": 1.0, "high": 2.0, "low": 0.5, "close": [1.5, 1.6, 1.7], "volume": 3.0,
+                         "quote_volume": 4.5, "trade_count": 7.0, "source": "replay:binance", "ingested_at": T16})
+    fallback = pd.DataFrame({"symbol": ["BTC"] * 4 + ["ETH"], "bar_start": [*starts, T16, T16],
+                             "interval": ["5min"] * 3 + ["1h", "5min"],
+                             "bar_end": [s + pd.Timedelta(minutes=5) for s in starts] + [T16 + pd.Timedelta("1h"),
+                                                                                         T16 + pd.Timedelta("5min")],
+                             "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": float("nan"),
+                             "n_observations": 3, "method": "resampled_observations", "source": "replay:coingecko",
+                             "ingested_at": T16})
+    merged, meta = merge_exchange_bars(fallback, five, catalog)
+    btc_5 = merged[(merged.symbol == "BTC") & (merged.interval == "5min")].sort_values("bar_start")
+    assert list(btc_5.method) == ["exchange"] * 3 and list(btc_5.close) == [1.5, 1.6, 1.7]
+    assert btc_5.volume.notna().all() and list(btc_5.trade_count) == [7.0] * 3
+    rest = merged[merged.method != "exchange"]  # BTC's 1h bar (no 1h candle here) and ETH stay CoinGecko's
+    assert sorted(zip(rest.symbol, rest.interval)) == [("BTC", "1h"), ("ETH", "5min")]
+    assert meta["fallback_bars_replaced"] == 3
+
+
+def test_live_5m_symbols_must_be_a_list_of_symbols(tmp_path):
+    path = tmp_path / "exchanges.yaml"
+    text = (Path(__file__).parents[1] / "resources" / "exchanges.yaml").read_text()
+    path.write_text(text.replace("live_5m_symbols: []", "live_5m_symbols: BTC"))
+    with pytest.raises(ValueError, match="live_5m_symbols"):
+        load_exchange_catalog(path)
+
+
+def test_a_history_run_keeps_the_stored_5m_candles_of_its_window(warehouse_url):
+    """A backfill of hours that once were live fetches no 5-minute candles, and its window write
+    must not delete the stored ones; ohlcv_bars takes them as the coin's 5-minute bars."""
+    import dagster as dg
+
+    from crypto_assets.loading import load
+    from crypto_assets.tables.prices import EXCHANGE_CANDLES
+    from crypto_assets.warehouse.resource import get_warehouse
+    from crypto_assets_tests.graph_helpers import ProjectGraph
+
+    get_warehouse.cache_clear()
+    graph = ProjectGraph(warehouse_url)
+    # One stored 5-minute candle, CONSTRUCTED here (no 5m recording exists), in the window below.
+    stored = pd.DataFrame({"exchange": ["binance"], "symbol": ["BTC"], "bar_start": [T16 + pd.Timedelta(minutes=5)],
+                           "interval": ["5min"], "bar_end": [T16 + pd.Timedelta(minutes=10)], "market": ["BTC/USDT"],
+                           "quote": ["USDT"], "open": [43500.0], "high": [43510.0], "low": [43490.0],
+                           "close": [43505.0], "volume": [12.5], "quote_volume": [543812.5], "trade_count": [321.0],
+                           "source": ["replay:binance"], "ingested_at": [T16 + pd.Timedelta(minutes=11)]})
+    get_warehouse(warehouse_url).replace_window(EXCHANGE_CANDLES, stored, T16, T16 + pd.Timedelta(hours=1))
+    with dg.instance_for_test() as instance:
+        assert graph.materialize(instance, ["coin_universe"]).success
+        result = graph.materialize(instance, ["exchange_candles", "ohlcv_bars"],
+                                   range_=("2024-01-30-16:00", "2024-01-30-18:00"))
+        assert result.success
+        meta = {e.materialization.partition: e.materialization.metadata for e in result.get_asset_materialization_events()
+                if e.materialization.asset_key.to_user_string() == "exchange_candles"}
+        live = meta["2024-01-30-16:00"]["run_live_5m"].value
+        assert live["fetched"] is False and live["kept_stored"] == 1
+    candles = load("exchange_candles", warehouse_url=warehouse_url)
+    five = candles[candles.interval == "5min"]
+    assert len(five) == 1 and five.close.iloc[0] == 43505.0 and five.trade_count.iloc[0] == 321
+    assert len(candles[candles.interval == "1h"]) == 9  # binance 3, okx 3, kraken 3 (16:00-18:00)
+    bars = load("ohlcv_bars", warehouse_url=warehouse_url)
+    five_bars = bars[bars.interval == "5min"]
+    assert list(five_bars.method) == ["exchange"] and five_bars.volume.iloc[0] == 12.5

@@ -58,6 +58,8 @@ class ExchangeCatalog:
     symbols: dict[str, tuple[str, ...]]
     quotes: tuple[str, ...]
     timeframe: str = "1h"
+    # Coins whose live runs also fetch closed 5-minute candles (`live_5m_symbols`).
+    live_5m_symbols: tuple[str, ...] = ()
 
     def preference_for(self, symbol: str) -> tuple[str, ...]:
         """The exchanges tried for `symbol`, best first (per-coin list, else the default)."""
@@ -84,8 +86,11 @@ def _catalog(path: str, text: str) -> ExchangeCatalog:
     timeframe = str(raw.get("timeframe", "1h"))
     if timeframe not in TIMEFRAME_MS:
         raise ValueError(f"{path}: timeframe must be one of {sorted(TIMEFRAME_MS)}, got {timeframe!r}")
+    live_5m = raw.get("live_5m_symbols") or []
+    if not isinstance(live_5m, list) or not all(isinstance(s, str) and s.strip() for s in live_5m):
+        raise ValueError(f"{path}: live_5m_symbols must be a list of coin symbols, got {live_5m!r}")
     return ExchangeCatalog(exchanges, preference, symbols, tuple(raw.get("quotes") or ("USDT", "USD", "USDC")),
-                           timeframe)
+                           timeframe, tuple(dict.fromkeys(s.strip().upper() for s in live_5m)))
 
 
 def load_exchange_catalog(path: str | Path | None = None) -> ExchangeCatalog:

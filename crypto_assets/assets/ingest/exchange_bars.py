@@ -2,13 +2,14 @@
 takes them as its primary bars (`merge_exchange_bars`), plus the cross-exchange close check.
 
 Which source wins a bar (documented in docs/exchanges.md):
-1. A coin with at least one exchange candle in the run's window takes its bars of that interval
-   (1h) from exchanges only: per (symbol, interval, bar_start), the candle of the first exchange
-   in the coin's preference list (resources/exchanges.yaml) that has one. Its CoinGecko bars of
-   the same interval are dropped (counted in metadata), so one series never mixes sources
-   bar by bar.
+1. A coin with at least one exchange candle of an interval in the run's window takes its bars of
+   that interval (1h; 5min for the coins of `live_5m_symbols`, live hours only) from exchanges
+   only: per (symbol, interval, bar_start), the candle of the first exchange in the coin's
+   preference list (resources/exchanges.yaml) that has one. Its CoinGecko bars of the same
+   interval are dropped (counted in metadata), so one series never mixes sources bar by bar.
 2. Every other CoinGecko bar stays as it was (`method` coingecko_ohlc / resampled_observations):
-   coins no configured exchange lists, other intervals (5-minute live bars).
+   coins no configured exchange lists, and intervals without exchange candles (the 5-minute live
+   bars of coins not in `live_5m_symbols`).
 """
 
 
@@ -39,11 +40,28 @@ _PER_MARKET_STATUSES = frozenset({400, 404, 422})
 DIVERGENCE_BOUND = 0.01  # closes of one bar on two exchanges more than 1 % apart fail the check
 
 
+# 5-minute candles (`live_5m_symbols`) are fetched for the live part of a run only: bars from the
+# start of the hour before the current one (at :02, when automation runs, the hour that just
+# closed) up to the window's end. A window that ends before that (a history backfill) fetches none.
+LIVE_5M_TIMEFRAME = "5m"
+
+
+def live_5m_span(start, end, now) -> "tuple[pd.Timestamp, pd.Timestamp] | None":
+    """The part of [start, end) whose 5-minute candles a run fetches, or None (not a live window)."""
+    now = pd.Timestamp(now)
+    now = now.tz_localize("UTC") if now.tz is None else now
+    live_from = now.floor("1h") - pd.Timedelta(hours=1)
+    lo = max(pd.Timestamp(start), live_from)
+    return (lo, pd.Timestamp(end)) if lo < min(pd.Timestamp(end), now) else None
+
+
 def _fetch_exchange(exchanges: Exchanges, name: str, symbols: list[str], catalog: ExchangeCatalog,
-                    start, end, log=None) -> dict:
-    """Everything one exchange gives for the run: candles per mapped coin, counts, gaps, failures."""
+                    start, end, log=None, live_5m=None, now=None) -> dict:
+    """Everything one exchange gives for the run: candles per mapped coin, counts, gaps, failures;
+    and, over `live_5m` (a span, see live_5m_span), the 5-minute candles of `live_5m_symbols`.
+    `now`: what closes a candle (default: the time of each answer)."""
     out = {"frames": [], "markets": {}, "open_dropped": 0, "requests": 0, "gaps": {}, "failures": {},
-           "unlisted": [], "error": None}
+           "unlisted": [], "error": None, "live_5m": {"candles": 0, "open_dropped": 0, "symbols": []}}
     try:
         client = exchanges.open(name, log=log)
         mapping = client.map(symbols, catalog.quotes)
@@ -51,27 +69,64 @@ def _fetch_exchange(exchanges: Exchanges, name: str, symbols: list[str], catalog
         out["error"] = f"{type(exc).__name__}: {exc}"[:500]
         return out
     out["unlisted"] = sorted(set(symbols) - set(mapping))
+    live_symbols = set(catalog.live_5m_symbols) if live_5m is not None and catalog.timeframe != LIVE_5M_TIMEFRAME \
+        else set()
     for symbol, market in sorted(mapping.items()):
         out["markets"][symbol] = market.market
-        try:
-            result = client.closed_candles(market, start, end, catalog.timeframe)
-        except SourceError as exc:
-            if isinstance(exc, SourceParseError) or exc.status in _PER_MARKET_STATUSES:
-                out["failures"][symbol] = str(exc)[:300]
+        fetches = [(catalog.timeframe, start, end, "")]
+        if symbol in live_symbols:
+            fetches.append((LIVE_5M_TIMEFRAME, *live_5m, f":{LIVE_5M_TIMEFRAME}"))
+        for timeframe, first, last, suffix in fetches:
+            try:
+                result = client.closed_candles(market, first, last, timeframe, now=now)
+            except SourceError as exc:
+                if isinstance(exc, SourceParseError) or exc.status in _PER_MARKET_STATUSES:
+                    out["failures"][symbol + suffix] = str(exc)[:300]
+                    continue
+                out["error"] = str(exc)[:500]
+                break
+            except Exception as exc:  # noqa: BLE001 - a ccxt error on one market's answer (bad body)
+                out["failures"][symbol + suffix] = f"{type(exc).__name__}: {exc}"[:300]
                 continue
-            out["error"] = str(exc)[:500]
+            if suffix:
+                out["live_5m"]["candles"] += len(result.candles)
+                out["live_5m"]["open_dropped"] += result.open_dropped
+                out["live_5m"]["symbols"].append(symbol)
+            else:
+                out["open_dropped"] += result.open_dropped
+            if result.gaps:
+                out["gaps"][f"{name}:{symbol}{suffix}"] = result.gaps
+            if len(result.candles):
+                out["frames"].append(result.candles.assign(source=exchanges.provenance(name),
+                                                           interval=INTERVAL_OF[timeframe]))
+        if out["error"]:
             break
-        except Exception as exc:  # noqa: BLE001 - a ccxt error on one market's answer (bad body)
-            out["failures"][symbol] = f"{type(exc).__name__}: {exc}"[:300]
-            continue
-        out["requests"] += result.requests
-        out["open_dropped"] += result.open_dropped
-        if result.gaps:
-            out["gaps"][f"{name}:{symbol}"] = result.gaps
-        if len(result.candles):
-            out["frames"].append(result.candles.assign(source=exchanges.provenance(name)))
     out["requests"] = client.client.requests_made
     return out
+
+
+def collect_candles(exchanges: Exchanges, symbols: list[str], start, end, now=None, log=None,
+                    catalog: "ExchangeCatalog | None" = None) -> tuple[pd.DataFrame, dict]:
+    """Closed candles with bar_start in [start, end) from every configured exchange, one thread
+    per exchange (each one's requests in sequence at its own spacing, resources/sources.yaml, so
+    no exchange sees more than its budget), and the per-exchange results for the run metadata.
+    `now` decides which part of the window is live (5-minute candles) and which candles are closed;
+    default: the clock, and the time of each answer (tests and replays of a past hour pass it)."""
+    catalog = catalog or exchanges.catalog()
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    span = live_5m_span(start, end, now if now is not None else utcnow()) if catalog.live_5m_symbols else None
+    per_exchange: dict[str, list[str]] = {}
+    for symbol in symbols:
+        for name in catalog.preference_for(symbol):
+            per_exchange.setdefault(name, []).append(symbol)
+    with ThreadPoolExecutor(max_workers=max(1, len(per_exchange))) as pool:
+        futures = {name: pool.submit(_fetch_exchange, exchanges, name, syms, catalog, start, end, log, span, now)
+                   for name, syms in per_exchange.items()}
+        results = {name: f.result() for name, f in futures.items()}
+    frames = [frame for r in results.values() for frame in r["frames"]]
+    columns = [*CANDLE_COLUMNS, "source", "interval"]
+    candles = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    return candles, {"results": results, "live_5m_span": span}
 
 
 def _validate(candles: pd.DataFrame, rejects: Rejects) -> pd.DataFrame:
@@ -98,7 +153,8 @@ def _validate(candles: pd.DataFrame, rejects: Rejects) -> pd.DataFrame:
     kinds={"python", "sql"},
     description=(
         "Closed 1h candles with traded volume per (exchange, symbol) from binance, coinbase, kraken, okx and "
-        "bybit through ccxt (public endpoints, no keys; exchanges and per-coin order in resources/exchanges.yaml). "
+        "bybit through ccxt (public endpoints, no keys; exchanges and per-coin order in resources/exchanges.yaml), "
+        "and in live runs closed 5-minute candles of the coins in `live_5m_symbols` (column `interval`). "
         "The open candle is dropped and counted; missing candles are listed per (exchange, symbol). An exchange "
         "that is down or blocked costs its own candles only (metadata `exchange_errors`), never the run."
     ),
@@ -113,29 +169,26 @@ def exchange_candles(
     start, end = pd.Timestamp(window.start), pd.Timestamp(window.end)
     catalog = exchanges.catalog()
     symbols = sorted(coin_universe.symbol.dropna().unique())
-    per_exchange: dict[str, list[str]] = {}
-    for symbol in symbols:
-        for name in catalog.preference_for(symbol):
-            per_exchange.setdefault(name, []).append(symbol)
-    # One thread per exchange: exchanges run side by side, each one's requests in sequence at
-    # its own spacing (resources/sources.yaml), so no exchange sees more than its budget.
-    with ThreadPoolExecutor(max_workers=max(1, len(per_exchange))) as pool:
-        futures = {name: pool.submit(_fetch_exchange, exchanges, name, syms, catalog, start, end, context.log.info)
-                   for name, syms in per_exchange.items()}
-        results = {name: f.result() for name, f in futures.items()}
-    frames = [frame for r in results.values() for frame in r["frames"]]
-    candles = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*CANDLE_COLUMNS, "source"])
+    candles, collected = collect_candles(exchanges, symbols, start, end, log=context.log.info, catalog=catalog)
+    results, span = collected["results"], collected["live_5m_span"]
     rejects = Rejects("exchange_candles", "exchanges" if exchanges.mode == "live" else "replay:exchanges")
     candles = _validate(candles, rejects) if len(candles) else candles
     candles = candles[(candles.bar_start >= start) & (candles.bar_start < end)]
-    candles = candles.assign(interval=INTERVAL_OF[catalog.timeframe], ingested_at=utcnow())
+    candles = candles.assign(ingested_at=utcnow())
+    # The window is replaced as a whole: where this run fetched no 5-minute candles (older hours,
+    # a history backfill), the stored ones stay.
+    kept_5m = _stored_5m(warehouse, start, span[0] if span else end)
+    if len(kept_5m):
+        candles = pd.concat([candles, kept_5m[candles.columns]], ignore_index=True)
     rejects.write(warehouse.get(), start, end)
     # Figures of the whole run (a ranged backfill: its range), hence `run_`; each partition's own
     # row count is `dagster/row_count`.
     context.add_output_metadata({
         "partition": partition_label(context),
         "run_candles_by_exchange": dg.MetadataValue.json(candles.groupby("exchange").size().astype(int).to_dict()),
+        "run_candles_by_interval": dg.MetadataValue.json(candles.groupby("interval").size().astype(int).to_dict()),
         "run_open_candles_dropped": dg.MetadataValue.json({n: r["open_dropped"] for n, r in results.items()}),
+        "run_live_5m": dg.MetadataValue.json(_live_5m_meta(catalog, span, results, len(kept_5m))),
         "run_markets": dg.MetadataValue.json({n: r["markets"] for n, r in results.items()}),
         "run_not_listed": dg.MetadataValue.json({n: r["unlisted"] for n, r in results.items() if r["unlisted"]}),
         "run_gaps": dg.MetadataValue.json({k: v for r in results.values() for k, v in r["gaps"].items()}),
@@ -146,7 +199,26 @@ def exchange_candles(
         "run_quarantine_by_reason": dg.MetadataValue.json(rejects.by_reason()),
         "run_symbols_covered": int(candles.symbol.nunique()),
     })
-    return candles.sort_values(["exchange", "symbol", "bar_start"])[EXCHANGE_CANDLES.column_names]
+    return candles.sort_values(["exchange", "symbol", "interval", "bar_start"])[EXCHANGE_CANDLES.column_names]
+
+
+def _stored_5m(warehouse: WarehouseResource, start, end) -> pd.DataFrame:
+    """Stored 5-minute exchange candles in [start, end) (none when the window is empty)."""
+    if pd.Timestamp(end) <= pd.Timestamp(start):
+        return pd.DataFrame(columns=EXCHANGE_CANDLES.column_names)
+    return warehouse.get().read(EXCHANGE_CANDLES, start, end, filters={"interval": [INTERVAL_OF[LIVE_5M_TIMEFRAME]]})
+
+
+def _live_5m_meta(catalog: ExchangeCatalog, span, results: dict, kept: int) -> dict:
+    """What the run did about 5-minute candles, and why it fetched none when it did not."""
+    if not catalog.live_5m_symbols:
+        return {"fetched": False, "reason": "live_5m_symbols is empty (resources/exchanges.yaml)", "kept_stored": kept}
+    if span is None:
+        return {"fetched": False, "reason": "not a live window: it ends before the hour that just closed",
+                "symbols": list(catalog.live_5m_symbols), "kept_stored": kept}
+    return {"fetched": True, "from": span[0].isoformat(), "to": span[1].isoformat(),
+            "symbols": list(catalog.live_5m_symbols), "kept_stored": kept,
+            "by_exchange": {n: r["live_5m"] for n, r in results.items() if r["live_5m"]["symbols"]}}
 
 
 def merge_exchange_bars(bars: pd.DataFrame, candles: "pd.DataFrame | None",

@@ -319,7 +319,8 @@ def resample_observations(observations: pd.DataFrame, rejects: Rejects | None = 
         "(history), and optionally the provider's candles from /coins/{id}/ohlc (close-time stamped). "
         "`interval` and `method` say which; bars with no data are absent, never filled. Closed exchange "
         "candles (`exchange_candles`, read from the warehouse: optional, never blocking) are the primary "
-        "1h bars (method=exchange, with volume); see docs/exchanges.md."
+        "1h bars, and the 5-minute bars of the coins in live_5m_symbols (method=exchange, with volume); see "
+        "docs/exchanges.md."
     ),
     deps=["exchange_candles"],
 )
