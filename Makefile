@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch==2.13.0 (CPU) first, from the local wheel where the machine has one.
 	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -e '.[ml,api,test,dev]'
+	$(BIN)/pip install -e '.[ml,api,test,dev,bench]'
 	touch $@
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml

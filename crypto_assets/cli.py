@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -37,9 +38,16 @@ def _warehouse_command(args) -> int:
     import sqlalchemy as sa
 
     from crypto_assets.tables import all_tables
-    from crypto_assets.warehouse.store import Warehouse, default_warehouse_url
+    from crypto_assets.warehouse.store import WAREHOUSE_URL_ENV, Warehouse, default_warehouse_url, embedded_url
 
+    if args.source:
+        if args.action != "migrate":
+            print("crypto-assets warehouse: --from goes with migrate", file=sys.stderr)
+            return 2
+        return _copy_command(args.source, args.url or os.environ.get(WAREHOUSE_URL_ENV) or embedded_url())
     url = args.url or default_warehouse_url()
+    if args.action == "optimize":
+        return _optimize_command(url)
     bad = 0
     try:
         warehouse = Warehouse(url)
@@ -58,14 +66,55 @@ def _warehouse_command(args) -> int:
     return 1 if bad else 0
 
 
+def _optimize_command(url: str) -> int:
+    """`warehouse optimize`: compact small files, checkpoint the log, delete unreferenced files (Delta)."""
+    from crypto_assets.tables import all_tables
+    from crypto_assets.warehouse.store import Warehouse
+
+    warehouse = Warehouse(url)
+    if warehouse.dialect != "delta":
+        print(f"{_shown_url(url)}: a SQL warehouse needs no compaction; nothing done")
+        return 0
+    for spec in all_tables().values():
+        r = warehouse.optimize(spec)
+        print(f"{spec.name}: " + (r["skipped"] if "skipped" in r else
+                                  f"{r['files_before']} -> {r['files_after']} files, {r['files_deleted']} old files deleted"))
+    return 0
+
+
+def _copy_command(source_url: str, target_url: str) -> int:
+    """`warehouse migrate --from SOURCE`: copy every table into the target (default: the embedded one)."""
+    import sqlalchemy as sa
+
+    from crypto_assets.tables import all_tables
+    from crypto_assets.warehouse.migrate import copy_warehouse
+    from crypto_assets.warehouse.store import SchemaMismatchError, Warehouse
+
+    print(f"copying {_shown_url(source_url)} -> {_shown_url(target_url)}")
+    try:
+        results = copy_warehouse(Warehouse(source_url), Warehouse(target_url), all_tables())
+    except (sa.exc.SQLAlchemyError, OSError, ImportError, ValueError, RuntimeError, SchemaMismatchError) as exc:
+        url = source_url if source_url in str(exc) else target_url
+        print(f"crypto-assets warehouse migrate: {_reason(exc, url)}", file=sys.stderr)
+        return 2
+    print(f"done: {sum(r['rows_written'] for r in results)} rows in {len(results)} tables; "
+          "the source was not changed")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="crypto-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="materialize the whole graph offline (replay) into the embedded warehouse")
-    wh = sub.add_parser("warehouse", help="warehouse schema: check it against the code, or migrate (additive)")
-    wh.add_argument("action", choices=["check", "migrate"])
-    wh.add_argument("--url", help="SQLAlchemy URL (default CRYPTO_WAREHOUSE_URL or the embedded SQLite)")
+    wh = sub.add_parser("warehouse", help="warehouse schema: check it against the code, migrate it (additive), "
+                                          "copy another warehouse into it, or compact it")
+    wh.add_argument("action", choices=["check", "migrate", "optimize"])
+    wh.add_argument("--url", help="warehouse URL: delta:///path, delta+s3://bucket/prefix, mysql+pymysql://... "
+                                  "(default CRYPTO_WAREHOUSE_URL or the embedded Delta Lake warehouse)")
+    wh.add_argument("--from", dest="source", metavar="URL",
+                    help="migrate: copy every table of this warehouse (e.g. sqlite:///old/warehouse.sqlite) into "
+                         "--url, month by month; lossless, repeatable, the source is only read")
     sub.add_parser("health", help="health score table per dataset; exit code 1 below 60 (see --help)")
     inst = sub.add_parser("instance", help="Dagster instance upkeep")
     inst.add_argument("action", choices=["widen-mysql"])

@@ -135,7 +135,7 @@ def _widen(asset, partitions_def):
 
 def build_demo(echo=print) -> dict:
     """Materialize every step into the Dagster instance of DAGSTER_HOME and the configured
-    warehouse (default: the embedded SQLite file there). Returns {"failed_steps": [...],
+    warehouse (default: the embedded Delta Lake warehouse there). Returns {"failed_steps": [...],
     "datasets": [one dict per dataset: dataset, windows, rows_in_window, rows, partitions, why]}."""
     os.environ.setdefault("DAGSTER_HOME", str(Path.cwd() / ".dagster_home"))
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
@@ -232,7 +232,7 @@ def print_summary(report: dict, out=print) -> None:
     from crypto_assets.warehouse.resource import get_warehouse
 
     warehouse = get_warehouse(None)
-    out(f"\nWarehouse: {warehouse.engine.url.render_as_string(hide_password=True)}")
+    out(f"\nWarehouse: {warehouse.display_url}")
     out(f"Dagster instance: {os.environ['DAGSTER_HOME']}  (open it with `make dev`)\n")
     out(f"{'dataset':<21} {'rows':>5} {'parts':>5}  window shown (UTC, [start, end)) / why this window")
     out("-" * 110)

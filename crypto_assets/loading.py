@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pandas as pd
-import sqlalchemy as sa
 
 from crypto_assets.tables import table
 from crypto_assets.warehouse.store import Warehouse, default_warehouse_url
@@ -43,18 +42,18 @@ def load(
     always included); `filters` keeps rows whose column is one of the listed values
     (e.g. `{"interval": ["1h"]}`). Rows come in primary-key order, or newest first (by the time column)
     with `newest_first`; `limit` caps their number. Timestamps come back timezone-aware (UTC).
-    The warehouse is `CRYPTO_WAREHOUSE_URL`, else the embedded SQLite under `DAGSTER_HOME`.
+    The warehouse is `CRYPTO_WAREHOUSE_URL`, else the embedded Delta Lake warehouse under `DAGSTER_HOME`.
     """
     spec = table(asset)
     warehouse = _warehouse(warehouse_url)
     filters = {col: list(values) for col, values in (filters or {}).items()}
-    where = None
+    lists_any = None
     if symbols is not None:
         wanted_symbols = [s.upper() for s in symbols]
         if "symbol" in spec.column_names:
             filters["symbol"] = wanted_symbols
         elif "symbols_mentioned" in spec.column_names:
-            where = _mentions_any(warehouse.table(spec).c.symbols_mentioned, wanted_symbols)
+            lists_any = {"symbols_mentioned": wanted_symbols}
         else:
             raise ValueError(f"{asset} has no symbol column; drop symbols=")
     wanted = None
@@ -68,22 +67,6 @@ def load(
         order_by = list(dict.fromkeys([spec.time_column, *spec.primary_key]))
     if limit is not None and int(limit) < 1:
         raise ValueError("limit must be a positive number of rows")
-    return warehouse.read(spec, start, end, columns=wanted, filters=filters, where=where,
+    return warehouse.read(spec, start, end, columns=wanted, filters=filters, lists_any=lists_any,
                           order_by=order_by, descending=newest_first, limit=limit)
 
-
-def _mentions_any(column, symbols: Sequence[str]):
-    """`column` (tickers separated by '|') lists one of `symbols` as a whole ticker (BTC, not WBTC).
-
-    Bound LIKE patterns (no SQL text is built); `%`, `_` in a ticker are escaped to match literally.
-    """
-    conditions = []
-    for symbol in symbols:
-        s = symbol.replace("/", "//").replace("%", "/%").replace("_", "/_")
-        conditions += [
-            column == symbol,
-            column.like(f"{s}|%", escape="/"),
-            column.like(f"%|{s}", escape="/"),
-            column.like(f"%|{s}|%", escape="/"),
-        ]
-    return sa.or_(*conditions)

@@ -29,8 +29,15 @@ def mysql_url():
         yield url.render_as_string(hide_password=False)
 
 
-@pytest.fixture(params=["sqlite", "mysql"])
+@pytest.fixture
+def delta_url(tmp_path) -> str:
+    return f"delta://{tmp_path / 'warehouse'}"
+
+
+@pytest.fixture(params=["delta", "sqlite", "mysql"])
 def warehouse_url(request) -> str:
+    """Every backend the warehouse contract holds on: the embedded default (Delta Lake), the SQLite
+    row store of earlier versions, and MySQL/MariaDB."""
     return request.getfixturevalue(f"{request.param}_url")
 
 
@@ -39,7 +46,7 @@ def configured_warehouse(tmp_path, monkeypatch) -> str:
     """The warehouse the code location's resources use by default (CRYPTO_WAREHOUSE_URL), fresh per test."""
     from crypto_assets.warehouse.resource import get_warehouse
 
-    url = f"sqlite:///{tmp_path / 'configured_warehouse.sqlite'}"
+    url = f"delta://{tmp_path / 'configured_warehouse'}"
     monkeypatch.setenv("CRYPTO_WAREHOUSE_URL", url)
     get_warehouse.cache_clear()
     yield url

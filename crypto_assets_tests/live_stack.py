@@ -75,7 +75,7 @@ def live_stack(tmp: Path, env: dict[str, str] | None = None, port: int | None = 
         **os.environ,
         "DAGSTER_HOME": str(home),
         "CRYPTO_SOURCE_MODE": "replay",
-        "CRYPTO_WAREHOUSE_URL": f"sqlite:///{tmp / 'warehouse.sqlite'}",
+        "CRYPTO_WAREHOUSE_URL": f"delta://{tmp / 'warehouse'}",
         "HF_HUB_OFFLINE": "1",
         "DAGSTER_DISABLE_TELEMETRY": "1",
         **(env or {}),

@@ -38,7 +38,7 @@ def demo(tmp_path_factory):
         report = build_demo(echo=lambda _: None)
         lines: list[str] = []
         print_summary(report, out=lines.append)
-        yield report, "\n".join(lines), Warehouse(f"sqlite:///{home / 'warehouse.sqlite'}")
+        yield report, "\n".join(lines), Warehouse(f"delta://{home / 'warehouse'}")
 
 
 def test_every_dataset_has_rows_only_in_the_window_the_summary_states(demo):

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from crypto_assets.tables.prices import PRICE_OBSERVATIONS
 from crypto_assets.warehouse.schema import Column, TableSpec, common_columns
 from crypto_assets.warehouse.store import SchemaMismatchError, Warehouse
+from crypto_assets_tests.warehouse_support import rename_column
 
 HOUR = pd.Timestamp("2021-05-15 10:00", tz="UTC")
 
@@ -53,11 +54,10 @@ def test_failed_write_leaves_previous_content(warehouse_url):
     end = HOUR + pd.Timedelta("1h")
     wh.replace_window(PRICE_OBSERVATIONS, observations(HOUR, price=100.0), HOUR, end)
     before = wh.read(PRICE_OBSERVATIONS)
-    # A replacement whose last row breaks a NOT NULL constraint: the delete and the first
-    # inserts already ran inside the transaction when the database refuses it.
+    # A replacement whose last row has no key: refused before anything is changed, naming the column.
     bad = observations(HOUR, price=200.0)
     bad.loc[len(bad) - 1, "symbol"] = None
-    with pytest.raises(sa.exc.DBAPIError):
+    with pytest.raises(ValueError, match="price_observations.symbol: 1 rows have no value"):
         wh.replace_window(PRICE_OBSERVATIONS, bad, HOUR, end)
     pd.testing.assert_frame_equal(wh.read(PRICE_OBSERVATIONS), before)
     wh.dispose()
@@ -65,7 +65,7 @@ def test_failed_write_leaves_previous_content(warehouse_url):
 
 def test_failure_between_chunks_rolls_back(sqlite_url, monkeypatch):
     """A crash after some insert chunks committed nothing: the window keeps its old rows."""
-    import crypto_assets.warehouse.store as store
+    import crypto_assets.warehouse.sql as store
 
     wh = Warehouse(sqlite_url)
     end = HOUR + pd.Timedelta("1h")
@@ -106,8 +106,7 @@ def test_renamed_column_blocks_writes_naming_it(warehouse_url):
     wh = Warehouse(warehouse_url)
     end = HOUR + pd.Timedelta("1h")
     wh.replace_window(PRICE_OBSERVATIONS, observations(HOUR), HOUR, end)
-    with wh.engine.begin() as conn:
-        conn.exec_driver_sql("ALTER TABLE price_observations RENAME COLUMN price_usd TO price")
+    rename_column(warehouse_url, "price_observations", "price_usd", "price")
     fresh = Warehouse(warehouse_url)  # a new process: nothing cached
     diff = fresh.schema_diff(PRICE_OBSERVATIONS)
     assert not diff.ok and diff.missing == ("price_usd",) and diff.unexpected == ("price",)
@@ -180,8 +179,7 @@ def test_schema_drift_on_a_read_says_the_read_was_refused_not_that_nothing_was_w
     wh = Warehouse(warehouse_url)
     end = HOUR + pd.Timedelta("1h")
     wh.replace_window(PRICE_OBSERVATIONS, observations(HOUR), HOUR, end)
-    with wh.engine.begin() as conn:
-        conn.exec_driver_sql("ALTER TABLE price_observations RENAME COLUMN price_usd TO price")
+    rename_column(warehouse_url, "price_observations", "price_usd", "price")
     fresh = Warehouse(warehouse_url)
     with pytest.raises(SchemaMismatchError) as err:
         fresh.read(PRICE_OBSERVATIONS, HOUR, end)
@@ -223,3 +221,81 @@ def test_warehouse_check_on_an_unopenable_sqlite_file_prints_one_line(tmp_path):
     done = _warehouse_cli("check", "--url", f"sqlite:///{tmp_path / 'no-such-dir' / 'w.sqlite'}")
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and "unable to open database file" in done.stderr
+
+
+_WRITER = r"""
+import sys, numpy as np, pandas as pd
+from crypto_assets.tables.prices import PRICE_OBSERVATIONS
+from crypto_assets.warehouse.store import Warehouse
+url, hour, first = sys.argv[1], pd.Timestamp(sys.argv[2]), int(sys.argv[3])
+wh = Warehouse(url)
+times = pd.date_range(hour, periods=12, freq="5min")
+symbols = [f"S{i:03d}" for i in range(200)]
+for version in range(first, first + 10_000):
+    frame = pd.DataFrame({"symbol": np.repeat(symbols, 12), "observed_at": np.tile(times, 200),
+                          "coingecko_id": "x", "price_usd": float(version), "market_cap_usd": np.nan,
+                          "volume_24h_usd": 1.0, "endpoint": "t", "source": "t",
+                          "ingested_at": pd.Timestamp("2026-01-01", tz="UTC")})
+    wh.replace_window(PRICE_OBSERVATIONS, frame, hour, hour + pd.Timedelta("1h"))
+    print(version, flush=True)
+"""
+
+
+def test_concurrent_writers_and_a_killed_writer_never_leave_a_mixed_or_duplicated_window(warehouse_url, tmp_path):
+    """Two processes replace the same hour over and over while this one reads it, then one is killed
+    mid-write (kill -9): every read sees exactly one whole version of the window (2,400 rows, one
+    price), never a mix, a duplicate or a gap, and the neighbouring hour is never touched."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    wh = Warehouse(warehouse_url)
+    neighbour = observations(HOUR - pd.Timedelta("1h"))
+    wh.replace_window(PRICE_OBSERVATIONS, neighbour, HOUR - pd.Timedelta("1h"), HOUR)
+    script = tmp_path / "writer.py"
+    script.write_text(_WRITER)
+    writers = [subprocess.Popen([sys.executable, str(script), warehouse_url, HOUR.isoformat(), str(first)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for first in (0, 100_000)]
+    try:
+        for w in writers:  # both have committed at least one version
+            assert w.stdout.readline().strip(), w.stderr.read()
+        seen = set()
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            got = wh.read(PRICE_OBSERVATIONS, HOUR, HOUR + pd.Timedelta("1h"))
+            assert len(got) == 2400 and not got.duplicated(["symbol", "observed_at"]).any()
+            assert got.price_usd.nunique() == 1, "a read saw two versions of the window at once"
+            seen.add(float(got.price_usd.iloc[0]))
+        os.kill(writers[0].pid, signal.SIGKILL)
+        writers[0].wait(timeout=10)
+        assert any(v < 100_000 for v in seen) and any(v >= 100_000 for v in seen), seen  # both really wrote
+    finally:
+        for w in writers:
+            if w.poll() is None:
+                w.kill()
+            w.wait(timeout=10)
+    after = Warehouse(warehouse_url)
+    got = after.read(PRICE_OBSERVATIONS, HOUR, HOUR + pd.Timedelta("1h"))
+    assert len(got) == 2400 and got.price_usd.nunique() == 1
+    pd.testing.assert_frame_equal(
+        after.read(PRICE_OBSERVATIONS, HOUR - pd.Timedelta("1h"), HOUR).reset_index(drop=True),
+        wh.read(PRICE_OBSERVATIONS, HOUR - pd.Timedelta("1h"), HOUR).reset_index(drop=True))
+    assert len(after.read(PRICE_OBSERVATIONS, HOUR - pd.Timedelta("1h"), HOUR)) == len(neighbour)
+    wh.dispose()
+    after.dispose()
+
+
+def test_optimize_compacts_a_days_hourly_files_without_changing_a_row(delta_url):
+    wh = Warehouse(delta_url)
+    day = pd.Timestamp("2021-05-15", tz="UTC")
+    for h in range(24):  # what a day of live hourly runs leaves: one small file per hour
+        hour = day + pd.Timedelta(hours=h)
+        wh.replace_window(PRICE_OBSERVATIONS, observations(hour, price=float(h)), hour, hour + pd.Timedelta("1h"))
+    before = wh.read(PRICE_OBSERVATIONS)
+    result = wh.optimize(PRICE_OBSERVATIONS, retention_hours=0)
+    assert result["files_before"] == 24 and result["files_after"] == 1, result
+    pd.testing.assert_frame_equal(wh.read(PRICE_OBSERVATIONS), before)
+    assert wh.count(PRICE_OBSERVATIONS) == 24 * 24

@@ -20,7 +20,7 @@ from crypto_assets.api import logs, paging, queries, routes_data, routes_ops, ro
 from crypto_assets.api.metrics import MetricsMiddleware
 from crypto_assets.api.settings import ApiSettings
 from crypto_assets.api.state import ApiState
-from crypto_assets.warehouse.store import SchemaMismatchError
+from crypto_assets.warehouse.store import SchemaMismatchError, WarehouseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_exception_handler(paging.PageTokenError, _error(422))
     app.add_exception_handler(SchemaMismatchError, _error(503))
     app.add_exception_handler(sa.exc.SQLAlchemyError, _warehouse_down)
+    app.add_exception_handler(WarehouseUnavailable, _warehouse_down)
     app.add_middleware(ServerTiming)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
 

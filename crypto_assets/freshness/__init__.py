@@ -101,21 +101,14 @@ def newest_value(warehouse: Warehouse, spec: TableSpec, column: str, now: dateti
     if spec.time_column is None:
         values = warehouse.read(spec, columns=[column])[column].dropna()
     else:
-        table = warehouse.table(spec)
+        # `end` is exclusive: one microsecond after now keeps rows stamped exactly now.
         values = warehouse.read(
-            spec, columns=[column], where=table.c[spec.time_column] <= _bound(spec, now),
+            spec, end=to_utc(now) + timedelta(microseconds=1), columns=[column],
             order_by=[spec.time_column], descending=True, limit=1,
         )[column].dropna()
     if values.empty:
         return None
     return min(to_utc(values.max()), to_utc(now))
-
-
-def _bound(spec: TableSpec, now: datetime):
-    """`now` as the time column stores it (naive UTC; a date column: today)."""
-    if spec.column(spec.time_column).kind == "date":
-        return pd.Timestamp(to_utc(now)).date()
-    return to_utc(now).replace(tzinfo=None)
 
 
 def newest_data_time(warehouse: Warehouse, spec: TableSpec, now: datetime) -> datetime | None:

@@ -30,7 +30,8 @@ get_warehouse.cache_clear = _warehouse_for.cache_clear  # type: ignore[attr-defi
 
 _URL_FIELD = Field(
     default=None,
-    description="SQLAlchemy URL; default CRYPTO_WAREHOUSE_URL, else sqlite under DAGSTER_HOME.",
+    description="Warehouse URL (delta:///path, delta+s3://bucket/prefix, mysql+pymysql://...); "
+    "default CRYPTO_WAREHOUSE_URL, else Delta Lake under DAGSTER_HOME.",
 )
 
 
@@ -60,7 +61,7 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             return
         spec = table_for_asset(context.asset_key)
         meta: dict = {"table": spec.name,
-                      "warehouse": self.warehouse.engine.url.render_as_string(hide_password=True)}
+                      "warehouse": self.warehouse.display_url}
         if context.has_asset_partitions:
             window = context.asset_partitions_time_window
             written = self.warehouse.replace_window(spec, obj, window.start, window.end)

@@ -1,14 +1,22 @@
-"""The warehouse: SQLAlchemy over embedded SQLite (default) or MySQL/MariaDB.
+"""The warehouse: one interface over two kinds of storage.
 
-Writes replace a time window (or a whole table) in one transaction: the delete of the old
-window and the insert of the new rows commit together or not at all. Inserts go through
-the driver's `executemany` on column-wise converted tuples: pandas `to_sql` spends most of
-its time converting values one by one (~8k rows/s for 100 float columns), which is too slow
-for the feature table.
+- **Delta Lake** (`delta:///path`, `delta+s3://bucket/prefix`, `delta+gs://…`): the embedded
+  default, a columnar table per asset (Parquet files + a transaction log) under
+  `$DAGSTER_HOME/warehouse`. Chosen by measurement over SQLite, a DuckDB file and a hand-rolled
+  Parquet dataset: docs/storage.md. Implementation: `delta.py`.
+- **SQL** (`mysql+pymysql://…`, `sqlite:///…`): MySQL/MariaDB for teams that run a server, and the
+  row-store SQLite file of earlier versions (`crypto-assets warehouse migrate --from` copies it
+  into Delta). Implementation: `sql.py`.
+
+`Warehouse(url)` opens the backend the URL names. Both keep the same contract (the tests in
+test_warehouse.py run on each): a window write replaces exactly its time window atomically and
+idempotently, rows outside the window or with duplicate keys are refused, the schema is declared in
+code and a drifted table blocks reads and writes, reads come back with the declared dtypes.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,12 +30,16 @@ import sqlalchemy as sa
 from crypto_assets.warehouse.schema import TableSpec
 
 WAREHOUSE_URL_ENV = "CRYPTO_WAREHOUSE_URL"
-_INSERT_CHUNK = 20_000
-_SQL_DATETIME = "%Y-%m-%d %H:%M:%S.%f"  # what SQLAlchemy's SQLite DateTime stores and compares
+DELTA_SCHEMES = ("delta", "delta+s3", "delta+s3a", "delta+gs", "delta+az", "delta+abfss", "delta+file")
+log = logging.getLogger(__name__)
 
 
 class SchemaMismatchError(RuntimeError):
     """The table in the warehouse does not match the schema declared in code."""
+
+
+class WarehouseUnavailable(OSError):
+    """The warehouse's storage could not be read or written (path, bucket, permissions, network)."""
 
 
 @dataclass(frozen=True)
@@ -56,40 +68,41 @@ class SchemaDiff:
         return f"table {self.table}: " + ("; ".join(parts) if parts else "matches the code")
 
 
+def is_delta_url(url: str) -> bool:
+    return url.split("://", 1)[0].lower() in DELTA_SCHEMES
+
+
 def default_warehouse_url() -> str:
-    """`CRYPTO_WAREHOUSE_URL`, else an embedded SQLite file under `DAGSTER_HOME` (or ./.dagster_home)."""
+    """`CRYPTO_WAREHOUSE_URL`, else the embedded Delta Lake warehouse `$DAGSTER_HOME/warehouse`.
+
+    A home that still holds the SQLite warehouse of an earlier version (and no Delta warehouse yet)
+    keeps using it, with a hint to migrate: switching silently would hide all its data.
+    """
     url = os.environ.get(WAREHOUSE_URL_ENV)
     if url:
         return url
+    home = _home()
+    legacy, delta = home / "warehouse.sqlite", home / "warehouse"
+    if legacy.exists() and not delta.exists():
+        log.warning("using the SQLite warehouse %s of an earlier version; `crypto-assets warehouse migrate "
+                    "--from sqlite:///%s` copies it into the columnar default (docs/storage.md)", legacy, legacy)
+        return f"sqlite:///{legacy}"
+    return embedded_url()
+
+
+def _home() -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / ".dagster_home")
     home.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{home / 'warehouse.sqlite'}"
+    return home
+
+
+def embedded_url() -> str:
+    """The embedded Delta Lake warehouse under DAGSTER_HOME (the default, and `migrate --from`'s target)."""
+    return f"delta://{_home() / 'warehouse'}"
 
 
 def redact_url(url: str) -> str:
     return sa.engine.make_url(url).render_as_string(hide_password=True)
-
-
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    cur = dbapi_conn.cursor()
-    # 16 KB pages (only takes effect on a new, empty file): a feature row of ~170 doubles fills a
-    # quarter of a 4 KB page, and bulk writes of such rows measured ~25% faster with 16 KB pages.
-    cur.execute("PRAGMA page_size=16384")
-    cur.execute("PRAGMA cache_size=-65536")  # 64 MB page cache per connection (default 2 MB)
-    # WAL lets notebooks and the API read while a run writes; busy_timeout makes concurrent
-    # runs wait for the write lock instead of failing with "database is locked".
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=60000")
-    cur.close()
-
-
-def make_engine(url: str) -> sa.Engine:
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 60})
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_recycle=3600)
 
 
 def to_utc(value) -> datetime:
@@ -98,71 +111,92 @@ def to_utc(value) -> datetime:
     return ts.to_pydatetime()
 
 
-def _sql_param(value):
-    """Bind value for a time bound: naive UTC, as the columns store it."""
-    if isinstance(value, datetime) or isinstance(value, pd.Timestamp):
-        return to_utc(value).replace(tzinfo=None)
-    return value
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
 
 
-def _time_bound(spec: TableSpec, value):
-    """Bind value for a bound on the time column.
-
-    A `date` column compares as the instant D 00:00 UTC, so a bound becomes the first date at or
-    after it. (Binding a datetime to a DATE column compares as text on SQLite, where
-    '2024-01-01' < '2024-01-01 00:00:00': the window would shift by one day.)
-    """
-    if spec.column(spec.time_column).kind == "date":
-        return pd.Timestamp(to_utc(value)).ceil("D").date()
-    return _sql_param(value)
+def date_bound(value):
+    """A bound on a `date` column: a date D compares as the instant D 00:00 UTC, so a bound becomes
+    the first date at or after it."""
+    return pd.Timestamp(to_utc(value)).ceil("D").date()
 
 
 class Warehouse:
-    """Schema-aware reads and atomic window writes for the tables declared in code."""
+    """Schema-aware reads and atomic window writes for the tables declared in code.
 
-    def __init__(self, url: str | None = None, engine: sa.Engine | None = None):
-        self.url = url or default_warehouse_url()
-        self.engine = engine or make_engine(self.url)
-        self.metadata = sa.MetaData()
-        self._verified: set[str] = set()
+    `Warehouse(url)` returns the implementation the URL names (see the module docstring);
+    every method below is implemented by both.
+    """
+
+    dialect: str = ""
+
+    def __new__(cls, url: str | None = None, *args, **kwargs):
+        if cls is Warehouse:
+            url = url or default_warehouse_url()
+            if is_delta_url(url):
+                from crypto_assets.warehouse.delta import DeltaWarehouse as impl
+            else:
+                from crypto_assets.warehouse.sql import SqlWarehouse as impl
+            return super().__new__(impl)
+        return super().__new__(cls)
+
+    # -- the interface ------------------------------------------------------------------
+
+    url: str
 
     @property
-    def dialect(self) -> str:
-        return self.engine.dialect.name
+    def display_url(self) -> str:
+        """The URL without a password, for metadata and messages."""
+        return redact_url(self.url)
 
     def dispose(self) -> None:
-        self.engine.dispose()
+        """Release connections (no-op where there are none)."""
 
-    # -- schema ---------------------------------------------------------------------------
-
-    def table(self, spec: TableSpec) -> sa.Table:
-        return spec.sa_table(self.metadata)
+    def has_table(self, spec: TableSpec) -> bool:
+        raise NotImplementedError
 
     def ensure_table(self, spec: TableSpec) -> None:
-        """Create the table if it does not exist. Never alters an existing table."""
-        self.table(spec).create(self.engine, checkfirst=True)
+        raise NotImplementedError
 
     def schema_diff(self, spec: TableSpec) -> SchemaDiff:
-        insp = sa.inspect(self.engine)
-        if not insp.has_table(spec.name):
-            return SchemaDiff(spec.name, missing_table=True)
-        found = {c["name"]: c["type"] for c in insp.get_columns(spec.name)}
-        missing = tuple(c.name for c in spec.columns if c.name not in found)
-        unexpected = tuple(n for n in found if n not in spec.column_names)
-        mistyped = tuple(
-            f"{c.name}: expected {c.kind}, found {found[c.name]}"
-            + (" (migrate widens it)" if c.widenable_from(found[c.name]) else "")
-            for c in spec.columns
-            if c.name in found and not c.matches_reflected(found[c.name], self.dialect)
-        )
-        return SchemaDiff(spec.name, False, missing, unexpected, mistyped)
+        raise NotImplementedError
+
+    def migrate(self, spec: TableSpec) -> list[str]:
+        raise NotImplementedError
+
+    def replace_window(self, spec: TableSpec, df: pd.DataFrame, start, end, *, where: dict | None = None) -> int:
+        raise NotImplementedError
+
+    def replace_all(self, spec: TableSpec, df: pd.DataFrame, *, where: dict | None = None) -> int:
+        raise NotImplementedError
+
+    def read(self, spec: TableSpec, start=None, end=None, *, columns: Sequence[str] | None = None,
+             filters: dict[str, Iterable] | None = None, lists_any: dict[str, Sequence[str]] | None = None,
+             order_by: Sequence[str] | None = None, descending: bool = False,
+             limit: int | None = None) -> pd.DataFrame:
+        """Rows with `start <= time_column < end` (bounds optional), filtered by `filters`
+        ({column: allowed values}) and `lists_any` ({column: tickers}: the column, tickers separated
+        by '|', names one of them as a whole ticker).
+
+        Returns declared dtypes: UTC-aware datetimes, floats, nullable ints/bools, strings (object,
+        None for NULL), dates (datetime.date). An absent table reads as an empty frame with the
+        declared columns. Rows come ordered by `order_by` (default: the primary key), largest first
+        when `descending`, at most `limit`.
+        """
+        raise NotImplementedError
+
+    def count(self, spec: TableSpec) -> int:
+        raise NotImplementedError
+
+    # -- shared by the implementations ----------------------------------------------------
 
     def verify_schema(self, spec: TableSpec, *, action: str = "write") -> None:
         """Create a missing table; raise `SchemaMismatchError` naming the columns otherwise.
 
         `action` ("write" or "read") says what was refused, so the message tells the truth.
         """
-        if spec.name in self._verified:
+        verified = self.__dict__.setdefault("_verified", set())
+        if spec.name in verified:
             return
         diff = self.schema_diff(spec)
         if diff.missing_table:
@@ -175,105 +209,23 @@ class Warehouse:
                 f"{refused}. Run `crypto-assets warehouse migrate` to add missing columns and widen "
                 "columns, or restore the renamed/retyped columns."
             )
-        self._verified.add(spec.name)
+        verified.add(spec.name)
 
-    def migrate(self, spec: TableSpec) -> list[str]:
-        """Create the table, add the columns the code declares and the table lacks, and widen
-        bounded string columns the code now declares as `text` (MySQL: VARCHAR(191) -> MEDIUMTEXT).
+    def _forget_schema(self, spec: TableSpec) -> None:
+        self.__dict__.setdefault("_verified", set()).discard(spec.name)
 
-        Additive only: a column is never dropped, renamed, narrowed or otherwise retyped; every
-        step is lossless, and a second run finds nothing to do.
-        """
-        diff = self.schema_diff(spec)
-        if diff.missing_table:
-            self.ensure_table(spec)
-            return [f"created {spec.name}"]
-        done = []
-        quoted = self.engine.dialect.identifier_preparer.quote
-        found = {c["name"]: c for c in sa.inspect(self.engine).get_columns(spec.name)}
-        with self.engine.begin() as conn:
-            for name in diff.missing:
-                col = spec.column(name)
-                ddl_type = col.sql_type().compile(dialect=self.engine.dialect)
-                conn.exec_driver_sql(f"ALTER TABLE {quoted(spec.name)} ADD COLUMN {quoted(name)} {ddl_type}")
-                done.append(f"{spec.name}: added {name} {ddl_type}")
-            if self.dialect in ("mysql", "mariadb"):
-                for col in spec.columns:
-                    old = found.get(col.name)
-                    if old is None or col.matches_reflected(old["type"], self.dialect) \
-                            or not col.widenable_from(old["type"]):
-                        continue
-                    ddl_type = col.sql_type().compile(dialect=self.engine.dialect)
-                    null = "NULL" if old.get("nullable", True) else "NOT NULL"
-                    conn.exec_driver_sql(f"ALTER TABLE {quoted(spec.name)} MODIFY COLUMN {quoted(col.name)} "
-                                         f"{ddl_type} CHARACTER SET utf8mb4 {null}")
-                    done.append(f"{spec.name}: widened {col.name} {old['type']} -> {ddl_type}")
-        self._verified.discard(spec.name)
-        return done
-
-    # -- writes ---------------------------------------------------------------------------
-
-    def replace_window(self, spec: TableSpec, df: pd.DataFrame, start, end, *, where: dict | None = None) -> int:
-        """Replace rows with `start <= time_column < end` (and matching `where`) by `df`, atomically.
-
-        Rows of `df` outside the window are refused: writing them would leave data no
-        partition owns, and a later re-materialization would duplicate it.
-        """
-        if spec.time_column is None:
-            raise ValueError(f"{spec.name} is not time-partitioned; use replace_all")
-        start, end = to_utc(start), to_utc(end)
-        frame = self._conform(spec, df)
-        if len(frame):
-            times = frame[spec.time_column]
-            if spec.column(spec.time_column).kind == "date":  # a date D is the instant D 00:00 UTC
-                times = pd.to_datetime(times).dt.tz_localize("UTC")
-            outside = ~((times >= pd.Timestamp(start)) & (times < pd.Timestamp(end)))
-            if outside.any():
-                raise ValueError(
-                    f"{spec.name}: {int(outside.sum())} rows fall outside the window "
-                    f"[{start.isoformat()}, {end.isoformat()}) being written"
-                )
-        table = self.table(spec)
-        cond = sa.and_(
-            table.c[spec.time_column] >= _time_bound(spec, start), table.c[spec.time_column] < _time_bound(spec, end)
-        )
-        for col, value in (where or {}).items():
-            cond = sa.and_(cond, table.c[col] == value)
-        return self._replace(spec, frame, sa.delete(table).where(cond))
-
-    def replace_all(self, spec: TableSpec, df: pd.DataFrame, *, where: dict | None = None) -> int:
-        """Replace the whole table (or the rows matching `where`) by `df`, atomically."""
-        table = self.table(spec)
-        stmt = sa.delete(table)
-        for col, value in (where or {}).items():
-            stmt = stmt.where(table.c[col] == value)
-        return self._replace(spec, self._conform(spec, df), stmt)
-
-    def _replace(self, spec: TableSpec, frame: pd.DataFrame, delete_stmt) -> int:
-        self.verify_schema(spec)
-        dupes = frame.duplicated(subset=list(spec.primary_key), keep=False) if spec.primary_key else None
-        if dupes is not None and dupes.any():
-            sample = frame.loc[dupes, list(spec.primary_key)].head(3).to_dict("records")
-            raise ValueError(f"{spec.name}: {int(dupes.sum())} rows share a primary key, e.g. {sample}")
-        # SQLite stores a bound NaN as NULL itself; other drivers need None.
-        rows = self._rows(spec, frame, nan_as_none=self.dialect != "sqlite")
-        sql = self._insert_sql(spec)
-        with self.engine.begin() as conn:
-            conn.execute(delete_stmt)
-            for i in range(0, len(rows), _INSERT_CHUNK):
-                conn.exec_driver_sql(sql, rows[i : i + _INSERT_CHUNK])
-        return len(rows)
-
-    def _insert_sql(self, spec: TableSpec) -> str:
-        quote = self.engine.dialect.identifier_preparer.quote
-        marker = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
-        cols = ", ".join(quote(c) for c in spec.column_names)
-        marks = ", ".join([marker] * len(spec.columns))
-        return f"INSERT INTO {quote(spec.name)} ({cols}) VALUES ({marks})"
+    @staticmethod
+    def _wanted(spec: TableSpec, columns: Sequence[str] | None) -> list[str]:
+        wanted = list(columns) if columns else spec.column_names
+        unknown = [c for c in wanted if c not in spec.column_names]
+        if unknown:
+            raise KeyError(f"{spec.name} has no columns {unknown}; it has {spec.column_names}")
+        return wanted
 
     @staticmethod
     def _conform(spec: TableSpec, df: pd.DataFrame) -> pd.DataFrame:
-        """Exactly the declared columns, in order, with UTC-aware datetimes."""
+        """Exactly the declared columns, in order, with UTC-aware datetimes; refuses values a
+        column cannot hold (too long, or NULL in a key/NOT NULL column) on every backend alike."""
         missing = [c for c in spec.column_names if c not in df.columns]
         if missing:
             raise ValueError(f"{spec.name}: frame lacks declared columns {missing}")
@@ -283,136 +235,52 @@ class Warehouse:
                 frame[col.name] = pd.to_datetime(frame[col.name], utc=True)
             elif col.max_chars is not None:
                 _check_length(spec, col, frame[col.name])
+            required = not col.nullable or col.name in spec.primary_key
+            if required and len(frame) and frame[col.name].isna().any():
+                bad = frame[col.name].isna()
+                raise ValueError(f"{spec.name}.{col.name}: {int(bad.sum())} rows have no value (NULL) in a "
+                                 f"column that requires one (key or NOT NULL); nothing was written")
         return frame.reset_index(drop=True)
 
     @staticmethod
-    def _rows(spec: TableSpec, frame: pd.DataFrame, nan_as_none: bool = True) -> list[tuple]:
-        """Column-wise conversion to driver values (NaN/NaT -> NULL), then zip into rows."""
-        columns = []
-        for col in spec.columns:
-            s = frame[col.name]
-            if col.kind == "float":
-                arr = pd.to_numeric(s, errors="raise").to_numpy(dtype="float64", na_value=np.nan)
-                if not nan_as_none or not np.isnan(arr).any():
-                    columns.append(arr.tolist())
-                    continue
-                values = arr.astype(object)
-                values[np.isnan(arr)] = None
-            elif col.kind == "datetime":
-                values = _format_times(s, _SQL_DATETIME)
-            elif col.kind == "date":
-                values = _format_times(pd.to_datetime(s), "%Y-%m-%d")
-            elif col.kind == "int":
-                values = s.astype("Int64").to_numpy(dtype=object, na_value=None)
-            elif col.kind == "bool":
-                values = s.astype("boolean").astype("Int64").to_numpy(dtype=object, na_value=None)
-            else:
-                values = s.astype(object).where(s.notna(), None).to_numpy(dtype=object)
-                values = np.array([v if v is None or isinstance(v, str) else str(v) for v in values], dtype=object)
-            columns.append(values.tolist())
-        return list(zip(*columns))
-
-    # -- reads ----------------------------------------------------------------------------
-
-    def read(
-        self,
-        spec: TableSpec,
-        start=None,
-        end=None,
-        *,
-        columns: Sequence[str] | None = None,
-        filters: dict[str, Iterable] | None = None,
-        where=None,
-        order_by: Sequence[str] | None = None,
-        descending: bool = False,
-        limit: int | None = None,
-    ) -> pd.DataFrame:
-        """Rows with `start <= time_column < end` (bounds optional), filtered by `filters`.
-
-        Returns declared dtypes: UTC-aware datetimes, floats, nullable ints, strings.
-        An absent table reads as an empty frame with the declared columns.
-        `where` is an extra SQLAlchemy condition on `self.table(spec)`; rows come ordered by
-        `order_by` (default: the primary key), newest/largest first when `descending`, at most `limit`.
-        """
-        wanted = list(columns) if columns else spec.column_names
-        unknown = [c for c in wanted if c not in spec.column_names]
-        if unknown:
-            raise KeyError(f"{spec.name} has no columns {unknown}; it has {spec.column_names}")
-        if not sa.inspect(self.engine).has_table(spec.name):
-            return self._typed(spec, wanted, [])
-        self.verify_schema(spec, action="read")
-        table = self.table(spec)
-        # NullType: the driver's own values come back (SQLite: ISO strings for datetimes) without
-        # SQLAlchemy's per-value result processing; `_typed` converts whole columns instead.
-        stmt = sa.select(*(sa.type_coerce(table.c[c], sa.types.NullType()).label(c) for c in wanted))
-        if spec.time_column is not None:
-            if start is not None:
-                stmt = stmt.where(table.c[spec.time_column] >= _time_bound(spec, start))
-            if end is not None:
-                stmt = stmt.where(table.c[spec.time_column] < _time_bound(spec, end))
-        elif start is not None or end is not None:
-            raise ValueError(f"{spec.name} has no time column; read it without start/end")
-        for col, values in (filters or {}).items():
-            if col not in spec.column_names:
-                raise KeyError(f"{spec.name} has no column {col!r} to filter on")
-            stmt = stmt.where(table.c[col].in_(list(values)))
-        if where is not None:
-            stmt = stmt.where(where)
-        order = list(order_by) if order_by else [c for c in (*spec.primary_key,) if c in wanted]
-        if order:
-            stmt = stmt.order_by(*(table.c[c].desc() if descending else table.c[c] for c in order))
-        if limit is not None:
-            stmt = stmt.limit(int(limit))
-        with self.engine.connect() as conn:
-            rows = conn.execute(stmt).fetchall()
-        return self._typed(spec, wanted, rows)
+    def _check_window(spec: TableSpec, frame: pd.DataFrame, start: datetime, end: datetime) -> None:
+        """Rows of `frame` outside [start, end) are refused: writing them would leave data no
+        partition owns, and a later re-materialization would duplicate it."""
+        if spec.time_column is None:
+            raise ValueError(f"{spec.name} is not time-partitioned; use replace_all")
+        if not len(frame):
+            return
+        times = frame[spec.time_column]
+        if spec.column(spec.time_column).kind == "date":  # a date D is the instant D 00:00 UTC
+            times = pd.to_datetime(times).dt.tz_localize("UTC")
+        outside = ~((times >= pd.Timestamp(start)) & (times < pd.Timestamp(end)))
+        if outside.any():
+            raise ValueError(
+                f"{spec.name}: {int(outside.sum())} rows fall outside the window "
+                f"[{start.isoformat()}, {end.isoformat()}) being written"
+            )
 
     @staticmethod
-    def _typed(spec: TableSpec, names: list[str], rows: Sequence[Sequence]) -> pd.DataFrame:
-        """Driver rows -> a frame of declared dtypes, converting column by column (a DataFrame of
-        the raw rows first would infer object dtypes for 170 columns and then convert them again)."""
-        kinds = {c.name: c.kind for c in spec.columns}
-        values = list(zip(*rows)) if rows else [()] * len(names)
-        typed = {}
-        floats = [i for i, name in enumerate(names) if kinds[name] == "float"]
-        try:  # every float column in one numpy conversion (None -> NaN)
-            block = np.array([values[i] for i in floats], dtype="float64").reshape(len(floats), len(rows))
-            typed.update({names[i]: block[j] for j, i in enumerate(floats)})
-        except (TypeError, ValueError):  # a value that is not a number (e.g. SQLite affinity): per column
-            pass
-        for name, col in zip(names, values):
-            kind = kinds[name]
-            if name in typed:
-                continue
-            if kind == "float":
-                typed[name] = pd.to_numeric(pd.Series(col, dtype=object), errors="coerce").astype("float64")
-            elif kind == "datetime":
-                typed[name] = pd.to_datetime(pd.Series(col, dtype=object), utc=True, format="ISO8601")
-            elif kind == "date":
-                typed[name] = pd.to_datetime(pd.Series(col, dtype=object)).dt.date if col else pd.Series([], dtype=object)
-            elif kind == "int":
-                try:
-                    typed[name] = pd.array(col, dtype="Int64")
-                except (TypeError, ValueError):
-                    typed[name] = pd.to_numeric(pd.Series(col, dtype=object), errors="coerce").astype("Int64")
-            elif kind == "bool":
-                typed[name] = pd.Series(col, dtype=object).astype("boolean")
-            else:
-                typed[name] = pd.Series(col, dtype=object)
-        # One frame at the end: assigning 100+ columns one by one makes pandas re-split its
-        # blocks on every assignment.
-        return pd.DataFrame({name: typed[name] for name in names}, columns=names)
+    def _check_unique(spec: TableSpec, frame: pd.DataFrame) -> None:
+        if not spec.primary_key:
+            return
+        dupes = frame.duplicated(subset=list(spec.primary_key), keep=False)
+        if dupes.any():
+            sample = frame.loc[dupes, list(spec.primary_key)].head(3).to_dict("records")
+            raise ValueError(f"{spec.name}: {int(dupes.sum())} rows share a primary key, e.g. {sample}")
 
-    def count(self, spec: TableSpec) -> int:
-        if not sa.inspect(self.engine).has_table(spec.name):
-            return 0
-        with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(self.table(spec))).scalar_one())
+
+def lists_any_mask(values: pd.Series, tickers: Sequence[str]) -> np.ndarray:
+    """Rows whose '|'-separated list names one of `tickers` as a whole ticker (BTC, not WBTC)."""
+    wanted = set(tickers)
+    return np.fromiter(
+        (isinstance(v, str) and not wanted.isdisjoint(v.split("|")) for v in values), dtype=bool, count=len(values)
+    )
 
 
 def _check_length(spec: TableSpec, col, values: pd.Series) -> None:
     """Refuse values longer than the column holds, on every backend alike (MySQL would refuse
-    them mid-write, SQLite would store them silently)."""
+    them mid-write, SQLite and Delta would store them silently)."""
     present = values.dropna()
     if present.empty:
         return
@@ -427,7 +295,7 @@ def _check_length(spec: TableSpec, col, values: pd.Series) -> None:
         )
 
 
-def _format_times(times: pd.Series, fmt: str) -> np.ndarray:
+def format_times(times: pd.Series, fmt: str) -> np.ndarray:
     """`times` as strings (NaT -> None). Formats each distinct value once: a partition's rows
     share few timestamps (288 bar starts for 92,160 rows), and strftime is the slow part."""
     codes, uniques = pd.factorize(times, use_na_sentinel=True)
@@ -435,15 +303,20 @@ def _format_times(times: pd.Series, fmt: str) -> np.ndarray:
     return formatted[codes]  # code -1 (NaT) picks the trailing None
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+def make_engine(url: str):  # kept here: callers import it from the warehouse module
+    from crypto_assets.warehouse.sql import make_engine as _make
+
+    return _make(url)
 
 
 __all__ = [
     "SchemaDiff",
     "SchemaMismatchError",
     "Warehouse",
+    "WarehouseUnavailable",
+    "date_bound",
     "default_warehouse_url",
+    "is_delta_url",
     "make_engine",
     "redact_url",
     "to_utc",
