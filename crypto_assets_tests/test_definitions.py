@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 
@@ -50,12 +52,29 @@ def test_hourly_partitions_include_the_current_hour():
     assert HOURLY.end_offset == 1 and HOURLY.timezone == "UTC"
 
 
-def test_partitioned_assets_backfill_in_one_run():
+def _policies(env: dict) -> dict[str, tuple]:
+    """{asset: (policy type, max partitions per run)} of a freshly loaded code location under `env`."""
+    code = ("import json, dagster as dg; from crypto_assets.definitions import defs; g = defs.resolve_asset_graph(); "
+            "print(json.dumps({k.to_user_string(): [str(g.get(k).backfill_policy.policy_type), "
+            "g.get(k).backfill_policy.max_partitions_per_run] for k in g.get_all_asset_keys() "
+            "if g.get(k).partitions_def is not None}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, **env}, timeout=300)
+    return {k: tuple(v) for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
+
+
+def test_backfills_run_in_chunks_sized_by_the_setting_and_in_one_run_when_it_is_zero():
     graph = defs.resolve_asset_graph()
-    for key in graph.get_all_asset_keys():
+    for key in graph.get_all_asset_keys():  # the default: one week of hours per run, a week of days
         node = graph.get(key)
         if node.partitions_def is not None:
-            assert node.backfill_policy == dg.BackfillPolicy.single_run(), key
+            per_run = 168 if node.partitions_def == HOURLY else 7
+            assert node.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=per_run), key
+    chunked = _policies({"CRYPTO_BACKFILL_HOURS_PER_RUN": "48"})
+    assert chunked["ml_features"] == ("BackfillPolicyType.MULTI_RUN", 48)
+    assert chunked["macro_series"] == ("BackfillPolicyType.MULTI_RUN", 2)
+    single = _policies({"CRYPTO_BACKFILL_HOURS_PER_RUN": "0"})  # what `dg launch --partition-range` needs
+    assert set(single.values()) == {("BackfillPolicyType.SINGLE_RUN", None)}, single
 
 
 def test_importing_the_package_does_not_import_ml_libraries():

@@ -16,7 +16,7 @@ only lengthen warm-up (values without enough history are NaN). The computation i
 import dagster as dg
 import pandas as pd
 
-from crypto_assets.assets.common import SINGLE_RUN, partition_label, window_of
+from crypto_assets.assets.common import HOURLY_BACKFILL, partition_label, window_of
 from crypto_assets.indicators import LOOKBACK_BARS, REQUIRED_HISTORY_BARS, compute_window, read_history
 from crypto_assets.partitions import HOURLY
 from crypto_assets.tables.indicators import TECHNICAL_INDICATORS
@@ -51,7 +51,7 @@ def _with_bar_end(frame: pd.DataFrame) -> pd.DataFrame:
 
 @dg.asset(
     partitions_def=HOURLY,
-    backfill_policy=SINGLE_RUN,
+    backfill_policy=HOURLY_BACKFILL,
     group_name="enrich",
     kinds={"python", "sql"},
     ins={"ohlcv_bars": dg.AssetIn()},

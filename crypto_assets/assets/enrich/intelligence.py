@@ -10,7 +10,7 @@ The methods are pure functions in `crypto_assets.intelligence`; docs/intelligenc
 import dagster as dg
 import pandas as pd
 
-from crypto_assets.assets.common import SINGLE_RUN, partition_label, window_of
+from crypto_assets.assets.common import HOURLY_BACKFILL, partition_label, window_of
 from crypto_assets.intelligence import params as ip
 from crypto_assets.intelligence.anomalies import compute_anomalies
 from crypto_assets.intelligence.regimes import compute_regimes
@@ -38,7 +38,7 @@ def _counts(frame: pd.DataFrame, column: str) -> dict:
 
 @dg.asset(
     partitions_def=HOURLY,
-    backfill_policy=SINGLE_RUN,
+    backfill_policy=HOURLY_BACKFILL,
     group_name="enrich",
     kinds={"python", "sql"},
     ins={"ohlcv_bars": dg.AssetIn(metadata={"columns": BAR_COLUMNS})},
@@ -97,7 +97,7 @@ CANDLE_COLUMNS = ["exchange", "symbol", "bar_start", "interval", "close"]
 
 @dg.asset(
     partitions_def=HOURLY,
-    backfill_policy=SINGLE_RUN,
+    backfill_policy=HOURLY_BACKFILL,
     group_name="enrich",
     kinds={"python", "sql"},
     ins={"ohlcv_bars": dg.AssetIn(metadata={"columns": BAR_COLUMNS})},

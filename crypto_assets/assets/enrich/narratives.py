@@ -10,7 +10,7 @@ import json
 import dagster as dg
 import pandas as pd
 
-from crypto_assets.assets.common import SINGLE_RUN, partition_label, window_of
+from crypto_assets.assets.common import HOURLY_BACKFILL, partition_label, window_of
 from crypto_assets.llm import narratives as nar
 from crypto_assets.llm.ollama import OK, LLMResource
 from crypto_assets.partitions import HOURLY
@@ -91,7 +91,7 @@ def narrate_hours(articles: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
 @dg.asset(
     partitions_def=HOURLY,
     ins={"news_articles": dg.AssetIn()},  # same partitions: identity mapping
-    backfill_policy=SINGLE_RUN,
+    backfill_policy=HOURLY_BACKFILL,
     group_name="enrich",
     pool="llm",
     kinds={"python", "sql"},

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import dagster as dg
 import pandas as pd
 
-from crypto_assets.assets.common import SINGLE_RUN, partition_label, window_of
+from crypto_assets.assets.common import HOURLY_BACKFILL, partition_label, window_of
 from crypto_assets.partitions import HOURLY
 from crypto_assets.quality.quarantine import Rejects
 from crypto_assets.sentiment.market import CRYPTO, known_feed, market_types, scorer_kind
@@ -123,7 +123,7 @@ def score_items(items: pd.DataFrame, previous: pd.DataFrame, model: SentimentMod
 @dg.asset(
     partitions_def=HOURLY,
     ins={"news_articles": dg.AssetIn(), "social_posts": dg.AssetIn()},  # same partitions: identity mapping
-    backfill_policy=SINGLE_RUN,
+    backfill_policy=HOURLY_BACKFILL,
     group_name="enrich",
     # Scoring is compute-bound: a pool bounds how many runs score at once (and can be mapped
     # to GPU nodes later); the op tag says which steps want an accelerator.

@@ -18,7 +18,7 @@ are NaN and the dq_* columns say so.
 import dagster as dg
 import pandas as pd
 
-from crypto_assets.assets.common import SINGLE_RUN, partition_label, window_of
+from crypto_assets.assets.common import HOURLY_BACKFILL, partition_label, window_of
 from crypto_assets.features import params as p
 from crypto_assets.features.bars import BAR_COLUMNS, INDICATOR_INPUT_COLUMNS
 from crypto_assets.features.build import FeatureInputs, build_features, read_windows
@@ -82,7 +82,7 @@ def column_schema() -> dg.TableSchema:
 
 @dg.asset(
     partitions_def=HOURLY,
-    backfill_policy=SINGLE_RUN,
+    backfill_policy=HOURLY_BACKFILL,
     group_name="features",
     kinds={"python", "sql"},
     ins={

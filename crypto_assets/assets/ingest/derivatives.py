@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import dagster as dg
 import pandas as pd
 
-from crypto_assets.assets.common import SINGLE_RUN, partition_label, window_of
+from crypto_assets.assets.common import HOURLY_BACKFILL, partition_label, window_of
 from crypto_assets.partitions import HOURLY
 from crypto_assets.sources.derivatives import (
     NO_HISTORY_RECORDING,
@@ -96,7 +96,7 @@ def collect(exchanges: Exchanges, symbols: list[str], start, end, now=None, log=
 
 @dg.asset(
     partitions_def=HOURLY,
-    backfill_policy=SINGLE_RUN,
+    backfill_policy=HOURLY_BACKFILL,
     group_name="ingest",
     pool="exchanges",
     kinds={"python", "sql"},

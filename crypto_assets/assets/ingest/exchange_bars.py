@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import dagster as dg
 import pandas as pd
 
-from crypto_assets.assets.common import SINGLE_RUN, partition_label, window_of
+from crypto_assets.assets.common import HOURLY_BACKFILL, partition_label, window_of
 from crypto_assets.partitions import HOURLY
 from crypto_assets.quality.quarantine import Rejects, numeric_problem
 from crypto_assets.sources.client import SourceError
@@ -147,7 +147,7 @@ def _validate(candles: pd.DataFrame, rejects: Rejects) -> pd.DataFrame:
 
 @dg.asset(
     partitions_def=HOURLY,
-    backfill_policy=SINGLE_RUN,
+    backfill_policy=HOURLY_BACKFILL,
     group_name="ingest",
     pool="exchanges",
     kinds={"python", "sql"},

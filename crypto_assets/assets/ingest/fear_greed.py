@@ -11,7 +11,7 @@ metadata says why. A daily schedule re-fetches the last 3 days.
 import dagster as dg
 import pandas as pd
 
-from crypto_assets.assets.common import SINGLE_RUN, partition_label, window_of
+from crypto_assets.assets.common import DAILY_BACKFILL, partition_label, window_of
 from crypto_assets.assets.ingest.daily import in_window, per_series_failure, trailing_days_schedule
 from crypto_assets.assets.ingest.rolling import json_metadata, write_rejects
 from crypto_assets.partitions import DAILY
@@ -28,7 +28,7 @@ ASSET = "fear_greed_index"
 @dg.asset(
     name=ASSET,
     partitions_def=DAILY,
-    backfill_policy=SINGLE_RUN,
+    backfill_policy=DAILY_BACKFILL,
     group_name="ingest",
     pool="alternative_me",
     kinds={"python", "sql"},

@@ -8,7 +8,7 @@ Partitioned by observation date (UTC days). Each row says when its value became 
 import dagster as dg
 import pandas as pd
 
-from crypto_assets.assets.common import SINGLE_RUN, partition_label, window_of
+from crypto_assets.assets.common import DAILY_BACKFILL, partition_label, window_of
 from crypto_assets.assets.ingest.daily import in_window, not_final, per_series_failure, trailing_days_schedule
 from crypto_assets.assets.ingest.rolling import json_metadata, write_rejects
 from crypto_assets.partitions import DAILY
@@ -92,7 +92,7 @@ def _fred_series(fred: Fred, series: MacroSeries, start, end, rejects: Rejects) 
 @dg.asset(
     name=ASSET,
     partitions_def=DAILY,
-    backfill_policy=SINGLE_RUN,
+    backfill_policy=DAILY_BACKFILL,
     group_name="ingest",
     pool="macro",
     kinds={"python", "sql"},

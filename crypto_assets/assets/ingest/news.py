@@ -4,7 +4,7 @@
 import dagster as dg
 import pandas as pd
 
-from crypto_assets.assets.common import SINGLE_RUN, partition_label, window_of
+from crypto_assets.assets.common import HOURLY_BACKFILL, partition_label, window_of
 from crypto_assets.assets.ingest.rolling import (
     json_metadata,
     merge_with_stored,
@@ -37,7 +37,7 @@ def _rejects(results: list[FeedResult], provenance: dict[str, str]) -> list[Reje
 @dg.asset(
     name=ASSET,
     partitions_def=HOURLY,
-    backfill_policy=SINGLE_RUN,
+    backfill_policy=HOURLY_BACKFILL,
     group_name="ingest",
     pool="news",
     kinds={"python", "sql"},

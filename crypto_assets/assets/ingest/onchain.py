@@ -8,7 +8,7 @@ available once that day has closed (`available_at` = next midnight UTC). See doc
 import dagster as dg
 import pandas as pd
 
-from crypto_assets.assets.common import SINGLE_RUN, partition_label, window_of
+from crypto_assets.assets.common import DAILY_BACKFILL, partition_label, window_of
 from crypto_assets.assets.ingest.daily import in_window, not_final, per_series_failure, trailing_days_schedule
 from crypto_assets.assets.ingest.rolling import json_metadata, write_rejects
 from crypto_assets.partitions import DAILY
@@ -34,7 +34,7 @@ def _fetch(metric: OnchainMetric, sources: dict, start, end) -> pd.DataFrame:
 @dg.asset(
     name=ASSET,
     partitions_def=DAILY,
-    backfill_policy=SINGLE_RUN,
+    backfill_policy=DAILY_BACKFILL,
     group_name="ingest",
     pool="onchain",
     kinds={"python", "sql"},

@@ -8,7 +8,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from crypto_assets.assets.common import SINGLE_RUN, partition_label, window_of
+from crypto_assets.assets.common import HOURLY_BACKFILL, partition_label, window_of
 from crypto_assets.partitions import HOURLY
 from crypto_assets.quality.plausibility import REFERENCE_LOOKBACK, implausible_prices
 from crypto_assets.quality.quarantine import Rejects, numeric_problem
@@ -130,7 +130,7 @@ def _history(coingecko: CoinGecko, universe: pd.DataFrame, start: datetime, end:
 
 @dg.asset(
     partitions_def=HOURLY,
-    backfill_policy=SINGLE_RUN,
+    backfill_policy=HOURLY_BACKFILL,
     group_name="ingest",
     pool="coingecko",
     kinds={"python", "sql"},
@@ -310,7 +310,7 @@ def resample_observations(observations: pd.DataFrame, rejects: Rejects | None = 
 
 @dg.asset(
     partitions_def=HOURLY,
-    backfill_policy=SINGLE_RUN,
+    backfill_policy=HOURLY_BACKFILL,
     group_name="ingest",
     pool="coingecko",
     kinds={"python", "sql"},

@@ -4,7 +4,7 @@
 import dagster as dg
 import pandas as pd
 
-from crypto_assets.assets.common import SINGLE_RUN, partition_label, window_of
+from crypto_assets.assets.common import HOURLY_BACKFILL, partition_label, window_of
 from crypto_assets.assets.ingest.rolling import (
     json_metadata,
     merge_with_stored,
@@ -26,7 +26,7 @@ _POST_COLUMNS = [c for c in SOCIAL_POSTS.column_names if c not in ("symbols_ment
 @dg.asset(
     name=ASSET,
     partitions_def=HOURLY,
-    backfill_policy=SINGLE_RUN,
+    backfill_policy=HOURLY_BACKFILL,
     group_name="ingest",
     pool="reddit",
     kinds={"python", "sql"},
