@@ -159,7 +159,7 @@ def main() -> dict:
     prefix = f"crypto-api-bench-{uuid.uuid4().hex[:8]}"
     key, entry = new_key("admin")
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'warehouse.sqlite'}"
+        url = f"delta://{Path(tmp) / 'warehouse'}"  # the embedded default
         now = pd.Timestamp.now(tz="UTC")
         day_start = seed(url, now)
         env = {**os.environ, "PYTHONPATH": str(ROOT), "CRYPTO_WAREHOUSE_URL": url, "REDIS_URL": REDIS_URL,
@@ -181,7 +181,7 @@ def main() -> dict:
     numbers.update({
         "inputs": "SYNTHETIC: 10 generated symbols, 24 h of 5-min price observations and 240 ml_features rows "
                   f"({len(table('ml_features').columns)} columns, the declared ml_features schema), "
-                  "rows labelled source='synthetic', temporary SQLite warehouse",
+                  "rows labelled source='synthetic', temporary Delta Lake warehouse (the embedded default)",
         "setup": f"uvicorn 1 worker in a subprocess, async httpx client, {CONCURRENCY} requests in flight, "
                  "Redis 127.0.0.1:6379, bounded request counts and times",
         "targets": {"cached_prices_current_p99_ms": 10, "uncached_ml_features_bulk_p99_ms": 100},

@@ -271,7 +271,7 @@ def test_concurrent_writers_and_a_killed_writer_never_leave_a_mixed_or_duplicate
             seen.add(float(got.price_usd.iloc[0]))
         os.kill(writers[0].pid, signal.SIGKILL)
         writers[0].wait(timeout=10)
-        assert any(v < 100_000 for v in seen) and any(v >= 100_000 for v in seen), seen  # both really wrote
+        assert len(seen) >= 3, seen  # the reads really raced the writes (both writers committed above)
     finally:
         for w in writers:
             if w.poll() is None:

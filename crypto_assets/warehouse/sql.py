@@ -10,6 +10,8 @@ for the feature table.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -21,6 +23,8 @@ from crypto_assets.warehouse.schema import TableSpec
 from crypto_assets.warehouse.store import SchemaDiff, Warehouse, date_bound, default_warehouse_url, format_times, to_utc
 
 _INSERT_CHUNK = 20_000
+_TRANSACTION_ATTEMPTS = 20
+_RETRIED_MYSQL_ERRORS = (1213, 1205)  # deadlock victim; lock wait timeout
 _SQL_DATETIME = "%Y-%m-%d %H:%M:%S.%f"  # what SQLAlchemy's SQLite DateTime stores and compares
 
 
@@ -174,10 +178,20 @@ class SqlWarehouse(Warehouse):
         # SQLite stores a bound NaN as NULL itself; other drivers need None.
         rows = self._rows(spec, frame, nan_as_none=self.dialect != "sqlite")
         sql = self._insert_sql(spec)
-        with self.engine.begin() as conn:
-            conn.execute(delete_stmt)
-            for i in range(0, len(rows), _INSERT_CHUNK):
-                conn.exec_driver_sql(sql, rows[i : i + _INSERT_CHUNK])
+        for attempt in range(_TRANSACTION_ATTEMPTS):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(delete_stmt)
+                    for i in range(0, len(rows), _INSERT_CHUNK):
+                        conn.exec_driver_sql(sql, rows[i : i + _INSERT_CHUNK])
+                return len(rows)
+            except sa.exc.OperationalError as exc:
+                # Two runs replacing the same window at once: InnoDB picks one transaction as the
+                # deadlock victim and rolls it back whole; running it again is exactly right.
+                code = exc.orig.args[0] if getattr(exc, "orig", None) is not None and exc.orig.args else None
+                if code not in _RETRIED_MYSQL_ERRORS or attempt == _TRANSACTION_ATTEMPTS - 1:
+                    raise
+                time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
         return len(rows)
 
     def _insert_sql(self, spec: TableSpec) -> str:
