@@ -110,23 +110,57 @@ def run_backfill(exchange: str, n_symbols: int, days: int) -> dict:
     candles = gaps = 0
     spec = source_spec(exchange)
     budget = spec.max_requests_per_run
+    # Where the time goes: wall time inside ccxt's fetch_ohlcv (request building, the requests session,
+    # our adapter and SourceClient, the mock transport, JSON decoding, ccxt's parse) and inside its
+    # parse_ohlcvs alone, measured by timing wrappers on the instance (two calls per page).
+    timers = {"open_clients_incl_ccxt_import": 0.0, "ccxt_fetch_ohlcv": 0.0, "ccxt_parse_ohlcvs": 0.0}
+
+    def timed(fn, key):
+        def wrapper(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                timers[key] += time.perf_counter() - t
+        return wrapper
+
     t0 = time.perf_counter()
     for i in range(n_symbols):
         # one client per 200 symbols, as the per-run request budget (sources.yaml) would otherwise stop it
         if i % 200 == 0:
+            t_open = time.perf_counter()
             client = Exchanges(mode="replay").open(exchange, transport=transport, sleep=lambda _s: None)
             client.markets()
+            client.ccxt.fetch_ohlcv = timed(client.ccxt.fetch_ohlcv, "ccxt_fetch_ohlcv")
+            client.ccxt.parse_ohlcvs = timed(client.ccxt.parse_ohlcvs, "ccxt_parse_ohlcvs")
+            timers["open_clients_incl_ccxt_import"] += time.perf_counter() - t_open
         result = client.closed_candles(Market(exchange, f"SYN{i}", market_symbol, "USDT"), START, end,
                                        now=end + pd.Timedelta(days=1))
         candles += len(result.candles)
         gaps += len(result.gaps)
     elapsed = time.perf_counter() - t0
     requests_per_symbol = counter[0] / n_symbols
+    parse = timers["ccxt_parse_ohlcvs"]
+    fetch_rest = timers["ccxt_fetch_ohlcv"] - parse
+    project = elapsed - timers["ccxt_fetch_ohlcv"] - timers["open_clients_incl_ccxt_import"]
     return {
         "symbols": n_symbols, "days": days, "candles": candles, "gaps_found": gaps, "requests": counter[0],
         "requests_per_symbol": round(requests_per_symbol, 2), "page_limit": limit, "seconds": round(elapsed, 2),
         "candles_per_second": round(candles / elapsed), "goal_candles_per_second": 200_000,
         "goal_met": candles / elapsed >= 200_000,
+        "seconds_by_part": {
+            "ccxt_parse_ohlcvs": round(parse, 2),
+            "ccxt_fetch_ohlcv_without_parse (request, session, SourceClient, transport, JSON)": round(fetch_rest, 2),
+            "project_paging_open_candles_extras_gaps_frame": round(project, 2),
+            "open_clients_incl_ccxt_import": round(timers["open_clients_incl_ccxt_import"], 2),
+        },
+        "share_by_part": {
+            "ccxt_parse_ohlcvs": round(parse / elapsed, 3),
+            "ccxt_fetch_ohlcv_without_parse": round(fetch_rest / elapsed, 3),
+            "project": round(project / elapsed, 3),
+            "open_clients_incl_ccxt_import": round(timers["open_clients_incl_ccxt_import"] / elapsed, 3),
+        },
+        "candles_per_second_if_ccxt_parse_were_free": round(candles / (elapsed - parse)),
         "requests_vs_per_run_budget": f"{counter[0]} requests vs max_requests_per_run {budget}"
                                       + (" (a single run of this backfill would exceed it)" if budget and counter[0] > budget
                                          else ""),
