@@ -353,6 +353,11 @@ def write_synthetic_resources(dest: Path, days: int, n_symbols: int, news_per_ho
     _write(d_folder, "catalog.yaml", yaml.safe_dump({"routes": d_routes}, sort_keys=False))
     counts["onchain_metrics"] = len(metrics)
     counts["generate_s"] = round(time.perf_counter() - t0, 2)
+    # Sources this generator does not synthesize (Fear & Greed, the exchanges) replay the project's
+    # own recordings: their assets run and find no data in the window, as in the demo.
+    for source in (REAL_RESOURCES / "replay").iterdir():
+        if source.is_dir() and not (replay / source.name).exists():
+            shutil.copytree(source, replay / source.name)
     counts["bytes"] = sum(p.stat().st_size for p in replay.rglob("*") if p.is_file())
     return counts
 

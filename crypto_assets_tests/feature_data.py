@@ -68,6 +68,7 @@ def sentiment_rows(symbols: list[str], start, end, n_items: int, seed: int = 0) 
         "confidence": rng.uniform(0.3, 1.0, n_items), "p_positive": np.nan, "p_negative": np.nan,
         "p_neutral": np.nan, "published_at": published, "symbols_mentioned": mentioned,
         "text_chars": 100, "source": SOURCE, "ingested_at": INGESTED,
+        "market_type": np.where(rng.random(n_items) < 0.2, "stock", "crypto"),
     })[SENTIMENT_SCORES.column_names]
 
 

@@ -299,3 +299,18 @@ def test_optimize_compacts_a_days_hourly_files_without_changing_a_row(delta_url)
     assert result["files_before"] == 24 and result["files_after"] == 1, result
     pd.testing.assert_frame_equal(wh.read(PRICE_OBSERVATIONS), before)
     assert wh.count(PRICE_OBSERVATIONS) == 24 * 24
+
+
+def test_nanoseconds_are_stored_as_microseconds_on_every_backend(warehouse_url):
+    """Computed times (e.g. start + a float number of seconds) carry nanoseconds; every backend keeps
+    microseconds (SQL DATETIME(6), Delta timestamp[us]) instead of refusing or rounding differently."""
+    spec = TableSpec("ns_times", (Column("k", "str"), Column("at", "datetime"), Column("seen", "datetime")),
+                     ("k", "at"), time_column="at")
+    at = pd.Timestamp("2024-02-29 00:00:32.832277749", tz="UTC")
+    wh = Warehouse(warehouse_url)
+    wh.replace_window(spec, pd.DataFrame({"k": ["a"], "at": [at], "seen": [at + pd.Timedelta("999ns")]}),
+                      "2024-02-29", "2024-03-01")
+    got = wh.read(spec)
+    assert got["at"][0] == pd.Timestamp("2024-02-29 00:00:32.832277", tz="UTC")
+    assert got["seen"][0] == pd.Timestamp("2024-02-29 00:00:32.832278", tz="UTC")
+    wh.dispose()

@@ -242,7 +242,8 @@ class DeltaWarehouse(Warehouse):
                 arr = pa.array(pd.to_numeric(s, errors="raise").to_numpy(dtype="float64", na_value=np.nan),
                                from_pandas=True)
             elif kind == "datetime":
-                arr = pa.array(s, type=pa.timestamp("us", tz="UTC"), from_pandas=True)
+                # Microseconds, like the SQL warehouses (DATETIME(6)): finer digits are dropped.
+                arr = pa.array(s.dt.floor("us"), type=pa.timestamp("us", tz="UTC"), from_pandas=True)
             elif kind == "date":
                 arr = pa.array(pd.to_datetime(s).dt.date.where(s.notna(), None).astype(object), type=pa.date32(),
                                from_pandas=True)
@@ -283,7 +284,7 @@ class DeltaWarehouse(Warehouse):
         if table is None:
             return self._typed(spec, wanted, None)
         self.verify_schema(spec, action="read")
-        expr = None
+        expr, parts = None, []
 
         def both(e):
             nonlocal expr
@@ -295,27 +296,59 @@ class DeltaWarehouse(Warehouse):
             if start is not None:
                 lo = date_bound(start) if is_date else pd.Timestamp(to_utc(start))
                 both(field >= lo)
-                both(pc.field(PART) >= (lo.strftime("%Y-%m") if is_date else lo.strftime("%Y-%m-%d")))
+                parts.append((PART, ">=", lo.strftime("%Y-%m") if is_date else lo.strftime("%Y-%m-%d")))
             if end is not None:
                 hi = date_bound(end) if is_date else pd.Timestamp(to_utc(end))
                 both(field < hi)
                 last = pd.Timestamp(hi) - (pd.Timedelta(days=1) if is_date else pd.Timedelta("1us"))
-                both(pc.field(PART) <= (last.strftime("%Y-%m") if is_date else last.strftime("%Y-%m-%d")))
+                parts.append((PART, "<=", last.strftime("%Y-%m") if is_date else last.strftime("%Y-%m-%d")))
         for col, values in (filters or {}).items():
             both(pc.field(col).isin(self._typed_values(spec, col, values)))
         order = list(order_by) if order_by else [c for c in spec.primary_key if c in wanted]
         needed = list(dict.fromkeys([*wanted, *order, *(lists_any or {})]))
         try:
-            data = table.to_pyarrow_dataset().to_table(columns=needed, filter=expr)
+            data = self._scan(table, spec, parts).to_table(columns=needed, filter=expr)
         except OSError as exc:
             raise WarehouseUnavailable(f"reading {spec.name} at {self.display_url}: {exc}") from exc
         for col, tickers in (lists_any or {}).items():
             data = data.filter(lists_any_mask(data.column(col).to_pylist(), tickers))
+        rows = None  # the order to take the scanned rows in (None: as scanned)
         if order and data.num_rows > 1:
-            data = data.sort_by([(c, "descending" if descending else "ascending") for c in order])
+            rows = pc.sort_indices(data.select(order), sort_keys=[
+                (c, "descending" if descending else "ascending") for c in order]).to_numpy()
+            if np.array_equal(rows, np.arange(len(rows))):
+                rows = None
         if limit is not None:
-            data = data.slice(0, int(limit))
-        return self._typed(spec, wanted, data)
+            rows = (rows if rows is not None else np.arange(data.num_rows))[: int(limit)]
+        return self._typed(spec, wanted, data, rows)
+
+    def _scan(self, table, spec: TableSpec, parts: list[tuple]):
+        """A pyarrow dataset over the snapshot's files in the partitions `parts` selects.
+
+        Local tables: exactly the files the log's newest version lists, read by pyarrow itself (three
+        times faster here than the dataset deltalake builds, which re-derives every file's partition
+        and statistics expressions). Tables using reader features that change how files are read
+        (deletion vectors, column mapping) and object storage go through deltalake's own dataset."""
+        import pyarrow.dataset as pds
+
+        protocol = table.protocol()
+        local = "://" not in self.root
+        if local and protocol.min_reader_version == 1 and not protocol.reader_features:
+            files = table.file_uris(file_pruning_predicate=parts or None)
+            schema = self.arrow_schema(spec)
+            schema = schema.remove(schema.get_field_index(PART)) if PART in schema.names else schema
+            return pds.dataset(files, schema=schema, format="parquet")
+        dataset = table.to_pyarrow_dataset()
+        if parts:
+            import pyarrow.compute as pc
+
+            ops = {">=": lambda f, v: f >= v, "<=": lambda f, v: f <= v}
+            expr = None
+            for col, op, value in parts:
+                e = ops[op](pc.field(col), value)
+                expr = e if expr is None else expr & e
+            dataset = dataset.filter(expr)
+        return dataset
 
     @staticmethod
     def _typed_values(spec: TableSpec, col: str, values: Iterable) -> list:
@@ -331,26 +364,43 @@ class DeltaWarehouse(Warehouse):
             return [int(v) for v in values]
         return [str(v) for v in values]
 
-    def _typed(self, spec: TableSpec, names: list[str], data) -> pd.DataFrame:
-        """Arrow columns -> a frame of the declared dtypes (the same as the SQL warehouse returns).
+    def _typed(self, spec: TableSpec, names: list[str], data, rows: np.ndarray | None = None) -> pd.DataFrame:
+        """Arrow columns (taken in the order `rows`) -> a frame of the declared dtypes, the same as
+        the SQL warehouse returns.
 
-        Arrow's own conversion builds the float block in one piece (the feature table is ~200 float
-        columns); only string columns are redone, as object arrays with None for NULL."""
-        import pyarrow as pa
-
+        Built for the wide feature table (~200 float columns, a year = 2.8 M rows, 4.8 GB): every
+        float column is gathered straight into ONE preallocated 2-D block that becomes the frame's
+        float block without a copy, and the other columns are inserted at their places. (Arrow's
+        `take` + `to_pandas` allocated and copied the whole table twice more.)"""
         if data is None:
             data = self.arrow_schema(spec).empty_table()
-        data = data.select(names)
-        frame = data.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get,
-                               date_as_object=True)
-        for col in spec.columns:
-            if col.name not in frame.columns:
+        kinds = {c.name: c.kind for c in spec.columns}
+        n = data.num_rows if rows is None else len(rows)
+        floats = [name for name in names if kinds[name] == "float"]
+        block = np.empty((len(floats), n), dtype="float64")
+        for j, name in enumerate(floats):
+            values = data.column(name).to_numpy()  # one column at a time: the temporary is reused
+            if rows is None:
+                block[j] = values
+            else:
+                np.take(values, rows, out=block[j])
+        frame = pd.DataFrame(block.T, columns=floats, copy=False)
+        for position, name in enumerate(names):
+            kind = kinds[name]
+            if kind == "float":
                 continue
-            if col.kind in ("str", "text"):
-                frame[col.name] = pd.Series(data.column(col.name).to_numpy(zero_copy_only=False), dtype=object,
-                                            index=frame.index)
-            elif col.kind == "date" and frame[col.name].dtype != object:
-                frame[col.name] = frame[col.name].astype(object)
+            column = data.column(name) if rows is None else data.column(name).take(rows)
+            if kind in ("str", "text"):
+                values = pd.Series(column.to_numpy(zero_copy_only=False), dtype=object)
+            elif kind == "datetime":
+                values = pd.Series(column.to_pandas(), dtype="datetime64[us, UTC]")
+            elif kind == "int":
+                values = pd.Int64Dtype().__from_arrow__(column)
+            elif kind == "bool":
+                values = pd.BooleanDtype().__from_arrow__(column)
+            else:  # date
+                values = pd.Series(column.to_pylist(), dtype=object)
+            frame.insert(position, name, values)  # a Series of dtype object stays object (not `str`)
         return frame
 
     def count(self, spec: TableSpec) -> int:
