@@ -1,4 +1,4 @@
-"""`make demo`: materialize the whole graph offline (replay mode) into the embedded SQLite
+"""`make demo`: materialize the whole graph offline (replay mode) into the embedded
 warehouse and print what was built, per dataset: the window shown, its rows, and why that window.
 
 Replay serves recorded real payloads only, so each source is materialized over the window its

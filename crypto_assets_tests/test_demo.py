@@ -2,7 +2,7 @@
 and the news, social and sentiment rows are the recorded payloads' items (replay invents nothing).
 
 Runs the demo's core (`build_demo`, the same steps `make demo` runs) into a temporary
-DAGSTER_HOME and its embedded SQLite warehouse; about a minute on a 2-core machine.
+DAGSTER_HOME and its embedded Delta Lake warehouse; about a minute on a 2-core machine.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ def build_demo_warehouse(url: str) -> None:
 
 
 def test_notebook_runs_on_the_demo_warehouse_and_plots(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+    url = f"delta://{tmp_path / 'warehouse'}"  # the embedded default's kind
     build_demo_warehouse(url)
     monkeypatch.setenv("CRYPTO_WAREHOUSE_URL", url)  # the kernel inherits this environment
     monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mpl"))

@@ -2,7 +2,7 @@
 
 | variable | meaning |
 |---|---|
-| `CRYPTO_WAREHOUSE_URL` | warehouse (default: embedded SQLite under DAGSTER_HOME) |
+| `CRYPTO_WAREHOUSE_URL` | warehouse (default: the embedded Delta Lake warehouse under DAGSTER_HOME) |
 | `REDIS_URL` | `redis://[:password@]host:port/db`; unset = no cache, in-process rate limits, polling feed |
 | `CRYPTO_API_KEYS` | `tier:sha256hex,tier:sha256hex,...` (hashes of the keys, never the keys) |
 | `CRYPTO_API_KEYS_FILE` | file with one `tier:sha256hex` per line (`#` comments) |
