@@ -475,9 +475,10 @@ def child_main(args) -> None:
     from crypto_assets.warehouse.store import Warehouse
 
     timers = Timers()
-    timers.wrap(Warehouse, "read", "warehouse_read", rows_of=len)
-    timers.wrap(Warehouse, "replace_window", "warehouse_write", rows_of=lambda n: n)
-    timers.wrap(Warehouse, "replace_all", "warehouse_write", rows_of=lambda n: n)
+    impl = type(Warehouse(args.warehouse))  # the backend class in use (DeltaWarehouse or SqlWarehouse)
+    timers.wrap(impl, "read", "warehouse_read", rows_of=len)
+    timers.wrap(impl, "replace_window", "warehouse_write", rows_of=lambda n: n)
+    timers.wrap(impl, "replace_all", "warehouse_write", rows_of=lambda n: n)
     timers.wrap(SourceClient, "get", "source_fetch")
     timers.wrap(reddit_mod._ReplayAdapter, "send", "source_fetch")
     timers.wrap(dg.DagsterInstance, "handle_new_event", "dagster_event_write")
@@ -522,7 +523,16 @@ def child_main(args) -> None:
     t_ready = time.time()
 
     runs, per_asset, failures = [], {}, []
+    import ctypes
+    import gc
+
+    libc = ctypes.CDLL("libc.so.6")
     for label, selection, tags in steps:
+        # The daemon starts every run in a fresh process; here the runs share one, so hand the
+        # memory of the previous run back to the OS before the next (else each run's peak would
+        # include what the allocator kept from the ones before).
+        gc.collect()
+        libc.malloc_trim(0)
         t0 = time.time()
         result = dg.materialize([*assets, *checks], selection=dg.AssetSelection.assets(*selection),
                                 instance=instance, resources=resources, tags=tags, raise_on_error=False,
@@ -561,7 +571,9 @@ def child_main(args) -> None:
             run_steps.append(row)
             if key in by_key:
                 meta = mats.get(key, {})
-                rows = meta.get("dagster/row_count", meta.get("rows_written"))
+                # A ranged run's last materialization carries the run total (run_rows_written) next
+                # to its own partition's count.
+                rows = meta.get("run_rows_written", meta.get("dagster/row_count", meta.get("rows_written")))
                 extra = {k: meta[k] for k in ("compute_seconds", "texts_per_second", "scored_now", "engine",
                                               "symbols_covered", "symbols", "sources_usable", "requests_made",
                                               "rows_quarantined")
@@ -632,6 +644,7 @@ def child_main(args) -> None:
         "wall_s": round(wall, 2),
         "process_import_s": round(t_imported - t_proc, 2), "graph_build_s": round(t_ready - t_imported, 2),
         "peak_rss_mb": round(sampler.peak() / 2**20),
+        "peak_rss_mb_of_one_run": max((r["peak_rss_mb"] for r in runs), default=None),
         "ru_maxrss_mb": round(_resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss / 1024),
         "table_rows": table_rows,
         "events_written": sum(r["events"] for r in runs),
@@ -707,6 +720,7 @@ def summarize(size: dict) -> dict:
         return size
     return {
         "wall_s": size["wall_s"], "success": size["success"], "peak_rss_mb": size["peak_rss_mb"],
+        "peak_rss_mb_of_one_run": size.get("peak_rss_mb_of_one_run"),
         "runs": len(size["runs"]),
         "runs_wall_s": {label: round(sum(r["wall_s"] for r in size["runs"] if r["run"] == label), 3)
                         for label in dict.fromkeys(r["run"] for r in size["runs"])},
