@@ -95,3 +95,38 @@ def test_the_daemon_keeps_the_open_hour_current_by_itself(tmp_path, monkeypatch)
         # `dg dev` itself started without warnings about its CLI or a stray dagster.yaml.
         log = stack.log()
         assert "SupersessionWarning" not in log and "Found a dagster instance configuration" not in log
+
+
+def test_a_backfill_from_the_ui_runs_in_chunks_of_the_configured_size(tmp_path, monkeypatch):
+    """A 10-hour backfill launched as the UI does, with CRYPTO_BACKFILL_HOURS_PER_RUN=4: the daemon
+    splits it into runs of at most 4 partitions (4, 4, 2) that together cover every partition once,
+    and every partition is materialized. (Each run replaces only its own window, so one failed
+    chunk is re-run alone.)"""
+    first = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    partitions = [HOURLY.get_partition_key_for_timestamp(first.timestamp() + 3600 * h) for h in range(10)]
+    with live_stack(tmp_path, {"CRYPTO_BACKFILL_HOURS_PER_RUN": "4"}) as stack:
+        monkeypatch.setenv("DAGSTER_HOME", str(stack.home))
+        launched = stack.graphql(LAUNCH_BACKFILL, {"p": {
+            "partitionNames": partitions, "assetSelection": [{"path": ["technical_indicators"]}]}})
+        result = launched["data"]["launchPartitionBackfill"]
+        assert result["__typename"] == "LaunchBackfillSuccess", launched
+        with dg.DagsterInstance.get() as instance:
+            runs_filter = dg.RunsFilter(tags={"dagster/backfill": result["backfillId"]})
+            deadline = time.time() + 300
+            while time.time() < deadline:
+                runs = instance.get_runs(runs_filter)
+                if len(runs) >= 3 and all(r.is_finished for r in runs):
+                    break
+                time.sleep(3)
+            assert runs and all(r.is_finished for r in runs), f"backfill not done:\n{stack.log()[-3000:]}"
+            assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), [r.status for r in runs]
+            covered = []
+            for run in runs:
+                lo = run.tags["dagster/asset_partition_range_start"]
+                hi = run.tags["dagster/asset_partition_range_end"]
+                chunk = partitions[partitions.index(lo): partitions.index(hi) + 1]
+                assert 1 <= len(chunk) <= 4, (lo, hi)
+                covered += chunk
+            assert sorted(covered) == partitions and len(runs) == 3  # 4 + 4 + 2, each partition once
+            done = instance.get_materialized_partitions(dg.AssetKey("technical_indicators"))
+            assert set(partitions) <= done
