@@ -109,7 +109,7 @@ def test_ranged_backfill_run_and_rerun_are_idempotent(warehouse):
 def test_asset_definition():
     (asset,) = ASSETS
     assert asset.group_names_by_key[asset.key] == "enrich"
-    assert asset.backfill_policy == dg.BackfillPolicy.single_run()
+    assert asset.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=168)
     assert asset.partitions_def == HOURLY
     assert asset.descriptions_by_key[asset.key]
     # The input is the identity partition (so automation waits only for it, not for every

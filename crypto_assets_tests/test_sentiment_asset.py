@@ -104,7 +104,7 @@ def stored(warehouse: Warehouse) -> pd.DataFrame:
 def test_asset_definition():
     spec = next(iter(sentiment_scores.specs))
     assert spec.group_name == "enrich" and spec.description
-    assert sentiment_scores.backfill_policy == dg.BackfillPolicy.single_run()
+    assert sentiment_scores.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=168)
     assert sentiment_scores.op.pool == "sentiment"
     assert {d.asset_key.path[-1] for d in spec.deps} == {"news_articles", "social_posts"}
     assert sentiment_scores.partitions_def == HOURLY
