@@ -496,11 +496,6 @@ def child_main(args) -> None:
     daily = [k for k, a in by_key.items() if a.partitions_def is not None and a.partitions_def != HOURLY]
     reference = [k for k, a in by_key.items() if a.partitions_def is None]
     start, end = END - timedelta(days=args.days), END
-    first_h = HOURLY.get_partition_key_for_timestamp(start.timestamp())
-    last_h = HOURLY.get_partition_key_for_timestamp((end - timedelta(hours=1)).timestamp())
-    hours_tags = {"dagster/asset_partition_range_start": first_h, "dagster/asset_partition_range_end": last_h}
-    days_tags = {"dagster/asset_partition_range_start": start.strftime("%Y-%m-%d"),
-                 "dagster/asset_partition_range_end": (end - timedelta(days=1)).strftime("%Y-%m-%d")}
     # The range in runs of CRYPTO_BACKFILL_HOURS_PER_RUN hours, as the backfill daemon splits it under
     # the assets' BackfillPolicy.multi_run (0: one run per step for the whole range).
     from crypto_assets.assets.common import backfill_hours_per_run
@@ -517,7 +512,6 @@ def child_main(args) -> None:
                   "dagster/asset_partition_range_end": (hi - timedelta(days=1)).strftime("%Y-%m-%d")}
         steps += [("daily", daily, d_tags), ("hourly", hourly, h_tags), ("features", ["ml_features"], h_tags)]
         lo = hi
-    del hours_tags, days_tags
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     instance = dg.DagsterInstance.get()
     t_ready = time.time()

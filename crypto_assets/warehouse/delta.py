@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import time
 from collections.abc import Iterable, Sequence
 from functools import cached_property
@@ -38,6 +37,7 @@ from crypto_assets.warehouse.store import (
     default_warehouse_url,
     format_times,
     lists_any_mask,
+    retry_pause,
     to_utc,
 )
 
@@ -64,6 +64,26 @@ def _arrow_type(kind: str):
 
     return {"float": pa.float64(), "int": pa.int64(), "bool": pa.bool_(), "datetime": pa.timestamp("us", tz="UTC"),
             "date": pa.date32(), "str": pa.string(), "text": pa.string()}[kind]
+
+
+def _part_format(spec: TableSpec) -> str:
+    """`_part` is the UTC day of the time column, the month for tables keyed by date."""
+    return "%Y-%m" if spec.column(spec.time_column).kind == "date" else "%Y-%m-%d"
+
+
+def _window_bounds(spec: TableSpec, start, end) -> tuple:
+    """(lo, hi, part_lo, part_hi) for the window [start, end) of the time column: the bounds as the
+    column compares them, and the first and last `_part` the window touches (None: unbounded)."""
+    is_date = spec.column(spec.time_column).kind == "date"
+    fmt = _part_format(spec)
+    lo = hi = part_lo = part_hi = None
+    if start is not None:
+        lo = date_bound(start) if is_date else pd.Timestamp(to_utc(start))
+        part_lo = lo.strftime(fmt)
+    if end is not None:
+        hi = date_bound(end) if is_date else pd.Timestamp(to_utc(end))
+        part_hi = (pd.Timestamp(hi) - (pd.Timedelta(days=1) if is_date else pd.Timedelta("1us"))).strftime(fmt)
+    return lo, hi, part_lo, part_hi
 
 
 def _quote(name: str) -> str:
@@ -177,18 +197,12 @@ class DeltaWarehouse(Warehouse):
         start, end = to_utc(start), to_utc(end)
         frame = self._conform(spec, df)
         self._check_window(spec, frame, start, end)
-        time_col = spec.column(spec.time_column)
-        if time_col.kind == "date":
-            lo, hi = date_bound(start), date_bound(end)
-            bounds = (_literal(lo.isoformat()), _literal(hi.isoformat()))
-            parts = (lo.strftime("%Y-%m"), (pd.Timestamp(hi) - pd.Timedelta(days=1)).strftime("%Y-%m"))
-        else:
-            bounds = (f"'{start.isoformat()}'", f"'{end.isoformat()}'")
-            parts = (start.strftime("%Y-%m-%d"), (pd.Timestamp(end) - pd.Timedelta("1us")).strftime("%Y-%m-%d"))
+        lo, hi, part_lo, part_hi = _window_bounds(spec, start, end)
         # The `_part` bounds let delta-rs skip every other day's files when finding what to replace.
         predicate = " AND ".join([
-            f"{_quote(PART)} >= {_literal(parts[0])}", f"{_quote(PART)} <= {_literal(parts[1])}",
-            f"{_quote(spec.time_column)} >= {bounds[0]}", f"{_quote(spec.time_column)} < {bounds[1]}",
+            f"{_quote(PART)} >= {_literal(part_lo)}", f"{_quote(PART)} <= {_literal(part_hi)}",
+            f"{_quote(spec.time_column)} >= {_literal(lo.isoformat())}",
+            f"{_quote(spec.time_column)} < {_literal(hi.isoformat())}",
             *(f"{_quote(c)} = {_literal(v)}" for c, v in (where or {}).items()),
         ])
         return self._commit(spec, frame, predicate)
@@ -201,25 +215,25 @@ class DeltaWarehouse(Warehouse):
     def _commit(self, spec: TableSpec, frame: pd.DataFrame, predicate: str | None) -> int:
         self.verify_schema(spec)
         self._check_unique(spec, frame)
-        data = self._to_arrow(spec, frame)
+        data, properties = self._to_arrow(spec, frame), self._writer_properties(spec)
         dl = self._dl
         for attempt in range(COMMIT_ATTEMPTS):
             try:
                 dl.write_deltalake(
                     self._path(spec), data, mode="overwrite", predicate=predicate,
                     partition_by=[PART] if spec.time_column is not None else None,
-                    storage_options=self.storage_options, writer_properties=self._writer_properties(spec),
+                    storage_options=self.storage_options, writer_properties=properties,
                 )
                 return len(frame)
             except dl.exceptions.CommitFailedError:
                 # Another writer committed to the same rows first: retry on its version.
                 if attempt == COMMIT_ATTEMPTS - 1:
                     raise
-                time.sleep(min(2.0, 0.02 * 2 ** attempt) * (0.5 + random.random()))
+                time.sleep(retry_pause(attempt, 0.02))
             except (dl.exceptions.DeltaError, OSError) as exc:
                 raise WarehouseUnavailable(f"writing {spec.name} at {self.display_url}: {type(exc).__name__}: "
                                            f"{str(exc).splitlines()[0][:300]}") from exc
-        return len(frame)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _writer_properties(self, spec: TableSpec):
         """Dictionary encoding only for strings (keys, labels repeat; floats rarely do, and encoding
@@ -258,11 +272,9 @@ class DeltaWarehouse(Warehouse):
                 arr = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
             arrays.append(arr)
         if spec.time_column is not None:
-            times = frame[spec.time_column]
-            if spec.column(spec.time_column).kind == "date":
-                part = format_times(pd.to_datetime(times), "%Y-%m")
-            else:
-                part = format_times(times.dt.floor("D"), "%Y-%m-%d")
+            times = pd.to_datetime(frame[spec.time_column])
+            part = format_times(times if spec.column(spec.time_column).kind == "date" else times.dt.floor("D"),
+                                _part_format(spec))
             arrays.append(pa.array(part, type=pa.string()))
         return pa.Table.from_arrays(arrays, schema=self.arrow_schema(spec))
 
@@ -291,17 +303,13 @@ class DeltaWarehouse(Warehouse):
             expr = e if expr is None else expr & e
 
         if spec.time_column is not None:
-            field = pc.field(spec.time_column)
-            is_date = spec.column(spec.time_column).kind == "date"
-            if start is not None:
-                lo = date_bound(start) if is_date else pd.Timestamp(to_utc(start))
-                both(field >= lo)
-                parts.append((PART, ">=", lo.strftime("%Y-%m") if is_date else lo.strftime("%Y-%m-%d")))
-            if end is not None:
-                hi = date_bound(end) if is_date else pd.Timestamp(to_utc(end))
-                both(field < hi)
-                last = pd.Timestamp(hi) - (pd.Timedelta(days=1) if is_date else pd.Timedelta("1us"))
-                parts.append((PART, "<=", last.strftime("%Y-%m") if is_date else last.strftime("%Y-%m-%d")))
+            lo, hi, part_lo, part_hi = _window_bounds(spec, start, end)
+            if lo is not None:
+                both(pc.field(spec.time_column) >= lo)
+                parts.append((PART, ">=", part_lo))
+            if hi is not None:
+                both(pc.field(spec.time_column) < hi)
+                parts.append((PART, "<=", part_hi))
         for col, values in (filters or {}).items():
             both(pc.field(col).isin(self._typed_values(spec, col, values)))
         order = list(order_by) if order_by else [c for c in spec.primary_key if c in wanted]

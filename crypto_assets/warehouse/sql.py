@@ -10,7 +10,6 @@ for the feature table.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -20,7 +19,15 @@ import pandas as pd
 import sqlalchemy as sa
 
 from crypto_assets.warehouse.schema import TableSpec
-from crypto_assets.warehouse.store import SchemaDiff, Warehouse, date_bound, default_warehouse_url, format_times, to_utc
+from crypto_assets.warehouse.store import (
+    SchemaDiff,
+    Warehouse,
+    date_bound,
+    default_warehouse_url,
+    format_times,
+    retry_pause,
+    to_utc,
+)
 
 _INSERT_CHUNK = 20_000
 _TRANSACTION_ATTEMPTS = 20
@@ -191,7 +198,7 @@ class SqlWarehouse(Warehouse):
                 code = exc.orig.args[0] if getattr(exc, "orig", None) is not None and exc.orig.args else None
                 if code not in _RETRIED_MYSQL_ERRORS or attempt == _TRANSACTION_ATTEMPTS - 1:
                     raise
-                time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
+                time.sleep(retry_pause(attempt, 0.05))
         return len(rows)
 
     def _insert_sql(self, spec: TableSpec) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -303,10 +304,10 @@ def format_times(times: pd.Series, fmt: str) -> np.ndarray:
     return formatted[codes]  # code -1 (NaT) picks the trailing None
 
 
-def make_engine(url: str):  # kept here: callers import it from the warehouse module
-    from crypto_assets.warehouse.sql import make_engine as _make
-
-    return _make(url)
+def retry_pause(attempt: int, base_s: float) -> float:
+    """Seconds to wait before retrying a write that lost a race with another writer: doubling from
+    `base_s`, capped at 2 s, jittered so racing writers do not retry in step."""
+    return min(2.0, base_s * 2 ** attempt) * (0.5 + random.random())
 
 
 __all__ = [
@@ -317,7 +318,6 @@ __all__ = [
     "date_bound",
     "default_warehouse_url",
     "is_delta_url",
-    "make_engine",
     "redact_url",
     "to_utc",
     "utcnow",
