@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+# The Dagster UI's port for `make dev` (`make dev PORT=3300`).
+PORT ?= 3000
 
 .PHONY: install demo test dev bench clean
 
@@ -28,7 +30,7 @@ test: install
 # Started from DAGSTER_HOME: `dg dev` warns about a dagster.yaml in its working folder that is not
 # the instance's (ours is the template copied into DAGSTER_HOME).
 dev: install $(DAGSTER_HOME)/dagster.yaml
-	cd $(DAGSTER_HOME) && $(CURDIR)/$(BIN)/dg dev -w $(CURDIR)/workspace.yaml
+	cd $(DAGSTER_HOME) && $(CURDIR)/$(BIN)/dg dev -w $(CURDIR)/workspace.yaml --port $(PORT)
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py

@@ -4,6 +4,8 @@ matches the code."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 
@@ -66,3 +68,27 @@ def test_every_feature_column_is_described_in_the_ui_schema():
     schema = {c.name: c for c in spec.metadata["dagster/column_schema"].columns}
     missing = [name for name in FEATURE_NAMES if name not in schema or "Inputs:" not in schema[name].description]
     assert not missing
+
+
+def test_every_stated_feature_count_is_the_codes():
+    """The README, docs/features.md and the asset's UI description state how many features the
+    table has; each number is the code's (a stale '166 features' once sat beside 207 in the UI)."""
+    import re
+
+    from crypto_assets.assets.features.ml_features import ml_features
+    from crypto_assets.features.dictionary import FEATURE_NAMES
+    from crypto_assets.tables.features import ML_FEATURES
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    features_doc = (root / "docs" / "features.md").read_text()
+    stated = {
+        "README": re.search(r"`ml_features` is one row per `\(symbol, bar_start\)` with (\d+) features \((\d+) columns",
+                            readme),
+        "docs/features.md": re.search(r"(\d+) feature columns \((\d+)\s+columns in all", features_doc),
+    }
+    for where, match in stated.items():
+        assert match, f"{where} no longer states the feature count in the tested form"
+        assert (int(match[1]), int(match[2])) == (len(FEATURE_NAMES), len(ML_FEATURES.column_names)), where
+    description = ml_features.specs_by_key[dg.AssetKey("ml_features")].description
+    assert f"{len(FEATURE_NAMES)} features" in description
