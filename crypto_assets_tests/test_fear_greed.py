@@ -109,13 +109,38 @@ def test_asset_stores_the_days_of_its_partition_and_quarantines_bad_points(tmp_p
     assert len(wh.read(FEAR_GREED_INDEX)) == 1
 
 
-def test_replay_without_a_recording_is_empty_and_says_why(tmp_path):
+def test_replay_serves_the_real_recording_and_days_outside_it_are_empty(tmp_path):
+    """The project's replay: a real Alternative.me answer of Apr-Jun 2021 (resources/replay/alternative_me)."""
     url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
-    result = _materialize(url, AlternativeMe(mode="replay"), "2021-05-14")  # the project's replay folder
+    result = _materialize(url, AlternativeMe(mode="replay"), "2021-05-14")
     assert result.success
+    rows = Warehouse(url).read(FEAR_GREED_INDEX)
+    assert [(r.date, r.value, r.classification) for r in rows.itertuples()] == [(date(2021, 5, 14), 26.0, "Fear")]
+    assert rows.available_at.iloc[0] == pd.Timestamp("2021-05-14", tz="UTC")
+    # A day the recording does not cover: the fetch succeeded, no point is in the window, and it says so.
+    result = _materialize(url, AlternativeMe(mode="replay"), "2024-03-02")
     meta = result.asset_materializations_for_node("fear_greed_index")[0].metadata
-    assert meta["rows"].value == 0 and "no recording" in meta["empty_reason"].value
-    assert Warehouse(url).read(FEAR_GREED_INDEX).empty
+    assert meta["rows"].value == 0 and "no point" in meta["empty_reason"].value
+    assert len(Warehouse(url).read(FEAR_GREED_INDEX)) == 1  # 2021-05-14 untouched
+
+
+def test_a_failed_fetch_keeps_the_stored_days(tmp_path):
+    """Invariant 12: the one source failing (an unreadable body) replaces nothing."""
+    url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
+    assert _materialize(url, AlternativeMe(mode="replay"), "2021-05-14").success
+    before = Warehouse(url).read(FEAR_GREED_INDEX)
+    folder = tmp_path / "broken" / "alternative_me"
+    folder.mkdir(parents=True)
+    (folder / "broken.json").write_text('{"name": "Fear and Greed Index", "data": [{"value": "2')  # truncated
+    (folder / "catalog.yaml").write_text("routes:\n  - path: /fng/\n    file: broken.json\n")
+    result = dg.materialize(
+        [fear_greed_index], resources={"io_manager": WarehouseIOManager(url=url),
+                                       "warehouse": WarehouseResource(url=url),
+                                       "alternative_me": AlternativeMe(mode="replay",
+                                                                       replay_dir=str(tmp_path / "broken"))},
+        instance=dg.DagsterInstance.ephemeral(), partition_key="2021-05-14", raise_on_error=False)
+    assert not result.success  # nothing could be read: an error, never "no data"
+    pd.testing.assert_frame_equal(Warehouse(url).read(FEAR_GREED_INDEX), before)
 
 
 def test_an_unreachable_api_fails_the_run(tmp_path):
