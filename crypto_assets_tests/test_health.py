@@ -189,3 +189,27 @@ def test_an_optional_source_nobody_set_up_is_listed_not_scored(instance):
     from crypto_assets.definitions import defs
     optional = {d.name for d in datasets_in(defs.resolve_asset_graph()) if d.optional_source}
     assert "social_posts" in optional and "price_observations" not in optional
+
+
+def test_an_optional_source_with_old_rows_but_no_credentials_is_not_configured(instance, monkeypatch):
+    """The demo builds social_posts from a 2016 Reddit recording; without Reddit credentials the
+    source is still not configured: listed, not scored as FAIL (it once made the overall score
+    critical)."""
+    from crypto_assets.definitions import defs
+
+    social = next(d for d in datasets_in(defs.resolve_asset_graph()) if d.name == "social_posts")
+    assert social.optional_env == ("REDDIT_CLIENT_ID", "REDDIT_CLIENT_SECRET", "REDDIT_USER_AGENT")
+    prices = next(d for d in DATASETS if d.name == "price_observations")
+    materialize(instance, T0, assets=[ops_defs.prices])
+    instance.report_runless_asset_event(dg.AssetMaterialization("social_posts"))  # built once, long ago
+    for name in social.optional_env:
+        monkeypatch.delenv(name, raising=False)
+    report = health_report(instance, [prices, social], now=T0 + timedelta(days=30))
+    row = by_asset(report)["social_posts"]
+    assert (row.score, row.freshness) == (None, "NOT_CONFIGURED")
+    assert report.score == health_report(instance, [prices], now=T0 + timedelta(days=30)).score
+    # Configured, the same old rows count (and are stale).
+    for name in social.optional_env:
+        monkeypatch.setenv(name, "set")
+    row = by_asset(health_report(instance, [prices, social], now=T0 + timedelta(days=30)))["social_posts"]
+    assert row.score is not None and row.freshness != "NOT_CONFIGURED"

@@ -27,7 +27,7 @@ from datetime import timedelta
 import dagster as dg
 
 from crypto_assets.freshness import DATA_TIME_COLUMNS
-from crypto_assets.health.states import OPTIONAL_SOURCE_KEY
+from crypto_assets.health.states import OPTIONAL_SOURCE_ENV_KEY, OPTIONAL_SOURCE_KEY
 from crypto_assets.llm.ollama import MODEL_ENV as LLM_MODEL_ENV
 from crypto_assets.llm.ollama import URL_ENV as LLM_URL_ENV
 
@@ -192,6 +192,13 @@ OPTIONAL_SOURCES = {
     "news_narratives": f"needs a local LLM ({LLM_URL_ENV} and {LLM_MODEL_ENV})",
 }
 
+# The environment variables that configure each optional source: while any is unset the source is
+# not configured, whatever rows an earlier run (the demo's replay) left in the warehouse.
+OPTIONAL_SOURCE_ENV = {
+    "social_posts": ("REDDIT_CLIENT_ID", "REDDIT_CLIENT_SECRET", "REDDIT_USER_AGENT"),
+    "news_narratives": (LLM_URL_ENV, LLM_MODEL_ENV),
+}
+
 
 def freshness_for(name: str) -> dg.FreshnessPolicy:
     if name in HOURLY_DATASETS:
@@ -214,7 +221,8 @@ def _apply(spec: dg.AssetSpec) -> dg.AssetSpec:
     spec = dg.apply_freshness_policy(spec, freshness_for(name), overwrite_existing=True)
     spec = spec.merge_attributes(metadata={"freshness_measures": freshness_note(name)})
     if name in OPTIONAL_SOURCES:
-        spec = spec.merge_attributes(metadata={OPTIONAL_SOURCE_KEY: OPTIONAL_SOURCES[name]})
+        spec = spec.merge_attributes(metadata={OPTIONAL_SOURCE_KEY: OPTIONAL_SOURCES[name],
+                                               OPTIONAL_SOURCE_ENV_KEY: ",".join(OPTIONAL_SOURCE_ENV[name])})
     condition = automation_for(name)
     if condition is not None:
         spec = spec.replace_attributes(automation_condition=condition)

@@ -7,6 +7,7 @@ which checks or policies exist: `datasets_in` takes them from the code location'
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -24,6 +25,8 @@ _FRESHNESS_BADNESS = {NOT_APPLICABLE: 0, PASS: 1, WARN: 2, UNKNOWN: 3, FAIL: 4}
 
 # Asset metadata marking a source a user may not have set up (see automation/policies.py).
 OPTIONAL_SOURCE_KEY = "crypto_assets/optional_source"
+# ... and the environment variables that configure it (comma-separated; all must be set).
+OPTIONAL_SOURCE_ENV_KEY = "crypto_assets/optional_source_env"
 
 # Groups whose assets are about the platform itself, not datasets.
 PLATFORM_GROUPS = ("health",)
@@ -38,6 +41,13 @@ class Dataset:
     check_keys: tuple[dg.AssetCheckKey, ...] = ()
     freshness_policy: dg.FreshnessPolicy | None = None
     optional_source: str | None = None  # what its source needs, for a source a user may not set up
+    optional_env: tuple[str, ...] = ()  # the environment variables that configure that source
+
+    @property
+    def configured(self) -> bool:
+        """False for an optional source while one of its variables is unset (in this process's
+        environment: the health CLI's, the health asset's run's)."""
+        return not self.optional_source or all(os.environ.get(name) for name in self.optional_env)
 
     @property
     def name(self) -> str:
@@ -57,6 +67,7 @@ def datasets_in(asset_graph, exclude_groups: Sequence[str] = PLATFORM_GROUPS) ->
             check_keys=tuple(sorted(node.check_keys, key=lambda k: k.name)),
             freshness_policy=node.freshness_policy_or_from_metadata,
             optional_source=_text(node.metadata.get(OPTIONAL_SOURCE_KEY)),
+            optional_env=tuple(v for v in (_text(node.metadata.get(OPTIONAL_SOURCE_ENV_KEY)) or "").split(",") if v),
         ))
     return sorted(found, key=lambda d: d.name)
 
