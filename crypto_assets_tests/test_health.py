@@ -213,3 +213,20 @@ def test_an_optional_source_with_old_rows_but_no_credentials_is_not_configured(i
         monkeypatch.setenv(name, "set")
     row = by_asset(health_report(instance, [prices, social], now=T0 + timedelta(days=30)))["social_posts"]
     assert row.score is not None and row.freshness != "NOT_CONFIGURED"
+
+
+def test_every_asset_page_says_what_its_freshness_badge_measures():
+    """Dagster's caption under the badge speaks of the last materialization; the description (shown
+    above it) and the metadata say the state is judged on data time, naming the column."""
+    from crypto_assets.automation.policies import DATA_TIME_COLUMNS, FRESHNESS_BADGE_NOTE
+    from crypto_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    judged = [node for node in graph.asset_nodes if node.freshness_policy_or_from_metadata is not None]
+    assert len(judged) >= 10
+    for node in judged:
+        name = node.key.to_user_string()
+        column = DATA_TIME_COLUMNS.get(name, "ingested_at")
+        assert FRESHNESS_BADGE_NOTE in node.description, name
+        assert f"`{column}`" in node.description.split(FRESHNESS_BADGE_NOTE)[1], name
+        assert f"`{column}`" in node.metadata["freshness_measures"], name

@@ -208,6 +208,10 @@ def freshness_for(name: str) -> dg.FreshnessPolicy:
     return REFERENCE_FRESHNESS
 
 
+FRESHNESS_BADGE_NOTE = ("**Freshness badge**: its state (Passing/Warning/Failing) is judged on DATA time, not on the "
+                        "time since the last materialization that the caption under it names: ")
+
+
 def freshness_note(name: str) -> str:
     """What the asset's freshness badge measures, shown with the asset's metadata in the UI (Dagster's
     own caption there speaks of the last materialization, which is not what is measured)."""
@@ -220,6 +224,10 @@ def _apply(spec: dg.AssetSpec) -> dg.AssetSpec:
     name = spec.key.to_user_string()
     spec = dg.apply_freshness_policy(spec, freshness_for(name), overwrite_existing=True)
     spec = spec.merge_attributes(metadata={"freshness_measures": freshness_note(name)})
+    # The asset page shows the description above the freshness badge, whose caption is Dagster's
+    # own ("... since last materialization"): say there what the badge's state is judged on.
+    spec = spec.replace_attributes(description=f"{(spec.description or '').rstrip()}\n\n{FRESHNESS_BADGE_NOTE}"
+                                   f"{freshness_note(name)}.")
     if name in OPTIONAL_SOURCES:
         spec = spec.merge_attributes(metadata={OPTIONAL_SOURCE_KEY: OPTIONAL_SOURCES[name],
                                                OPTIONAL_SOURCE_ENV_KEY: ",".join(OPTIONAL_SOURCE_ENV[name])})
