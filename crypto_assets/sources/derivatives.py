@@ -34,7 +34,7 @@ import yaml
 
 from crypto_assets.paths import RESOURCES_DIR
 from crypto_assets.sources.catalog import source_spec
-from crypto_assets.sources.client import SourceClient
+from crypto_assets.sources.client import SourceClient, redact_then_cut
 from crypto_assets.sources.exchanges import ExchangeClient, Exchanges, _num
 from crypto_assets.sources.replay import replay_transport
 
@@ -193,6 +193,7 @@ class DerivativesResult:
     markets: dict[str, str] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)  # "SYMBOL:kind" -> message
     requests: int = 0
+    attempted: int = 0  # (symbol, kind) fetches tried (not counting kinds ccxt does not offer)
 
 
 def _paged(fetch, start_ms: int, end_ms: int, limit: int, max_pages: int) -> list[dict]:
@@ -230,10 +231,11 @@ def fetch_metrics(client: ExchangeClient, markets: dict[str, SwapMarket], start,
             if not supported:
                 result.failures[f"{symbol}:{kind}"] = f"{client.name}: not offered by ccxt for this exchange"
                 continue
+            result.attempted += 1
             try:
                 result.rows += _fetch(client, market, kind, start_ms, end_ms, history_limit, max_pages)
             except Exception as exc:  # noqa: BLE001 - ccxt and SourceError alike: this (symbol, kind) is out
-                result.failures[f"{symbol}:{kind}"] = f"{type(exc).__name__}: {exc}"[:300]
+                result.failures[f"{symbol}:{kind}"] = redact_then_cut(f"{type(exc).__name__}: {exc}", None, 300)
     result.requests = client.client.requests_made
     return result
 

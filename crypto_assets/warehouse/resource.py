@@ -11,6 +11,7 @@ import pandas as pd
 from pydantic import Field
 
 from crypto_assets.tables import table_for_asset
+from crypto_assets.warehouse.failed_keys import failed_fetches
 from crypto_assets.warehouse.store import Warehouse, default_warehouse_url
 
 
@@ -62,9 +63,23 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         spec = table_for_asset(context.asset_key)
         meta: dict = {"table": spec.name,
                       "warehouse": self.warehouse.display_url}
+        failed = failed_fetches(obj)
+        keep = [f.key for f in failed]
+        if failed:
+            meta |= {"keys_failed": dg.MetadataValue.json({f.label: f.shown for f in failed})}
+        if failed and not all(keep):
+            # The asset's one source failed: nothing it fetched may replace what is stored. The
+            # table is still created (as an empty write would), so its schema check can judge it.
+            self.warehouse.verify_schema(spec)
+            context.add_output_metadata(meta | {"dagster/row_count": 0, "rows_written": 0,
+                                                "stored_rows_kept": "all (the source's fetch failed)"})
+            return
         if context.has_asset_partitions:
             window = context.asset_partitions_time_window
-            written = self.warehouse.replace_window(spec, obj, window.start, window.end)
+            if keep:
+                meta["stored_rows_kept_for_failed_keys"] = kept_row_count(
+                    self.warehouse, spec, keep, window.start, window.end)
+            written = self.warehouse.replace_window(spec, obj, window.start, window.end, keep=keep)
             keys = list(context.asset_partition_keys)
             if len(keys) > 1:
                 # A ranged run: every partition's materialization carries ITS OWN row count; the
@@ -79,6 +94,8 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             else:
                 meta |= {"dagster/row_count": written, "rows_written": written}
         else:
+            if keep:
+                raise ValueError(f"{spec.name} is not partitioned: failed keys cannot keep their stored rows")
             written = self.warehouse.replace_all(spec, obj)
             meta |= {"dagster/row_count": written, "rows_written": written}
         context.add_output_metadata(meta)
@@ -91,6 +108,20 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             window = context.asset_partitions_time_window
             return self.warehouse.read(spec, window.start, window.end, columns=columns)
         return self.warehouse.read(spec, columns=columns)
+
+
+def kept_row_count(warehouse: Warehouse, spec, keep: list[dict], start, end) -> int:
+    """Stored rows in [start, end) of the keys in `keep` (what a window write leaves as it was)."""
+    columns = sorted({c for key in keep for c in key})
+    stored = warehouse.read(spec, start, end, columns=columns,
+                            filters={c: sorted({key[c] for key in keep if c in key}) for c in columns})
+    mask = pd.Series(False, index=stored.index)
+    for key in keep:
+        match = pd.Series(True, index=stored.index)
+        for col, value in key.items():
+            match &= stored[col] == value
+        mask |= match
+    return int(mask.sum())
 
 
 def partition_row_counts(times: pd.Series, partitions_def, partition_keys) -> dict[str, int]:

@@ -154,8 +154,10 @@ class SqlWarehouse(Warehouse):
 
     # -- writes ---------------------------------------------------------------------------
 
-    def replace_window(self, spec: TableSpec, df: pd.DataFrame, start, end, *, where: dict | None = None) -> int:
-        """Replace rows with `start <= time_column < end` (and matching `where`) by `df`, atomically.
+    def replace_window(self, spec: TableSpec, df: pd.DataFrame, start, end, *, where: dict | None = None,
+                       keep: Sequence[dict] | None = None) -> int:
+        """Replace rows with `start <= time_column < end` (and matching `where`, and of no key in
+        `keep`: see Warehouse.replace_window) by `df`, atomically.
 
         Rows of `df` outside the window are refused: writing them would leave data no
         partition owns, and a later re-materialization would duplicate it.
@@ -163,12 +165,16 @@ class SqlWarehouse(Warehouse):
         start, end = to_utc(start), to_utc(end)
         frame = self._conform(spec, df)
         self._check_window(spec, frame, start, end)
+        keep = self._check_keep(spec, frame, keep)
         table = self.table(spec)
         cond = sa.and_(
             table.c[spec.time_column] >= _time_bound(spec, start), table.c[spec.time_column] < _time_bound(spec, end)
         )
         for col, value in (where or {}).items():
             cond = sa.and_(cond, table.c[col] == value)
+        if keep:
+            cond = sa.and_(cond, sa.not_(sa.or_(*(
+                sa.and_(*(table.c[c] == v for c, v in key.items())) for key in keep))))
         return self._replace(spec, frame, sa.delete(table).where(cond))
 
     def replace_all(self, spec: TableSpec, df: pd.DataFrame, *, where: dict | None = None) -> int:

@@ -8,7 +8,8 @@ From binance, bybit and okx (resources/derivatives.yaml) through ccxt and the pr
   2025-02-16 17:00, okx open interest 2024-10-12 10:18). No recording of funding or open-interest
   HISTORY exists, so windows without a recorded snapshot land empty, and `empty_reason` says why.
 Rows are kept when `observed_at` is in the run's window; others are listed, not stored.
-An exchange that is down or blocked costs its own rows (`run_failures`), never the run.
+An exchange that is down or blocked costs its own rows (`run_failures`), never the run, and the
+rows it has stored for the window stay (`keys_failed`); a run in which nothing could be fetched fails.
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -28,8 +29,10 @@ from crypto_assets.sources.derivatives import (
     now_utc,
     open_derivatives,
 )
+from crypto_assets.sources.client import redact_then_cut
 from crypto_assets.sources.exchanges import Exchanges
 from crypto_assets.tables.derivatives import DERIVATIVES_METRICS
+from crypto_assets.warehouse.failed_keys import FailedFetch, failed_fetches, mark_failed, raise_if_nothing_fetched
 from crypto_assets.warehouse.store import utcnow
 
 # The current snapshot is taken when the run's window ends at most this long before now
@@ -39,17 +42,18 @@ SNAPSHOT_REACH = pd.Timedelta(hours=2)
 
 def _one_exchange(exchanges: Exchanges, name: str, symbols: list[str], catalog: DerivativesCatalog, start, end,
                   snapshot: bool, history: bool, log=None) -> dict:
-    out = {"rows": [], "markets": {}, "unlisted": [], "failures": {}, "requests": 0, "error": None}
+    out = {"rows": [], "markets": {}, "unlisted": [], "failures": {}, "requests": 0, "error": None, "attempted": 0}
     try:
         client = open_derivatives(exchanges, name, catalog, log=log)
         markets = map_swaps(client.markets(), name, symbols, catalog.settle)
     except Exception as exc:  # noqa: BLE001 - ccxt's own hierarchy or SourceError: this exchange is out
-        out["error"] = f"{type(exc).__name__}: {exc}"[:500]
+        out["error"] = redact_then_cut(f"{type(exc).__name__}: {exc}", None, 500)
         return out
     out["unlisted"] = sorted(set(symbols) - set(markets))
     result = fetch_metrics(client, markets, start, end, snapshot=snapshot, history=history,
                            history_limit=catalog.history_limit.get(name, 100), max_pages=catalog.max_history_pages)
-    out.update(rows=result.rows, markets=result.markets, failures=result.failures, requests=result.requests)
+    out.update(rows=result.rows, markets=result.markets, failures=result.failures, requests=result.requests,
+               attempted=result.attempted)
     return out
 
 
@@ -91,7 +95,28 @@ def collect(exchanges: Exchanges, symbols: list[str], start, end, now=None, log=
         else:
             reasons.append("no exchange gave a figure in this window (see run_failures / run_exchange_errors)")
         meta["empty_reason"] = "; ".join(reasons)
-    return frame, meta
+    failed = failed_metric_fetches(results)
+    raise_if_nothing_fetched("derivatives_metrics", sum(1 if r["error"] else r["attempted"] for r in results.values()),
+                             failed)
+    return mark_failed(frame, failed), meta
+
+
+NOT_OFFERED = "not offered by ccxt"  # a kind the exchange has no endpoint for: never fetched, nothing to keep
+
+
+def failed_metric_fetches(results: dict) -> list[FailedFetch]:
+    """(exchange, symbol, kind) fetches that failed, or the whole exchange when it could not be opened."""
+    failed = []
+    for name, result in results.items():
+        if result["error"]:
+            failed.append(FailedFetch({"exchange": name}, f"{name}: {result['error']}"))
+            continue
+        for market_kind, reason in sorted(result["failures"].items()):
+            if NOT_OFFERED in reason:
+                continue
+            symbol, _, kind = market_kind.partition(":")
+            failed.append(FailedFetch({"exchange": name, "symbol": symbol, "kind": kind}, f"{name}: {reason}"))
+    return failed
 
 
 @dg.asset(
@@ -117,13 +142,15 @@ def derivatives_metrics(
     window = window_of(context)
     symbols = sorted(coin_universe.symbol.dropna().unique())
     frame, meta = collect(exchanges, symbols, window.start, window.end, log=context.log.info)
+    failed = failed_fetches(frame)
     frame = frame.assign(source=[exchanges.provenance(e) for e in frame.exchange], ingested_at=utcnow())
     context.add_output_metadata({
         "partition": partition_label(context),
         **{k: (dg.MetadataValue.json(v) if isinstance(v, (dict, list)) else v) for k, v in meta.items()},
         "run_symbols_covered": int(frame.symbol.nunique()),
     })
-    return frame.sort_values(["exchange", "symbol", "kind", "observed_at"])[DERIVATIVES_METRICS.column_names]
+    return mark_failed(frame.sort_values(["exchange", "symbol", "kind", "observed_at"])[DERIVATIVES_METRICS.column_names],
+                       failed)
 
 
 ASSETS = [derivatives_metrics]

@@ -19,6 +19,7 @@ from crypto_assets.quality.quarantine import Rejects
 from crypto_assets.sources.client import SourceError
 from crypto_assets.sources.fear_greed import AlternativeMe, limit_for, parse_fear_greed
 from crypto_assets.tables.intelligence import FEAR_GREED_INDEX
+from crypto_assets.warehouse.failed_keys import FailedFetch, mark_failed, raise_if_nothing_fetched
 from crypto_assets.warehouse.resource import WarehouseResource
 from crypto_assets.warehouse.store import utcnow
 
@@ -46,6 +47,7 @@ def fear_greed_index(context: dg.AssetExecutionContext, alternative_me: Alternat
     now = utcnow()
     rejects = Rejects(ASSET, alternative_me.provenance)
     empty_reason = None
+    failed: list[FailedFetch] = []
     try:
         payload = alternative_me.fear_greed(limit_for(start, now))
         points = parse_fear_greed(payload, alternative_me.client.last_response_at)
@@ -54,6 +56,9 @@ def fear_greed_index(context: dg.AssetExecutionContext, alternative_me: Alternat
             raise
         points = pd.DataFrame(columns=["date", "value", "classification", "available_at", "problem"])
         empty_reason = str(exc)
+        # The one source failed: the stored days of the window stay as they are (invariant 12).
+        failed.append(FailedFetch({}, str(exc)))
+        raise_if_nothing_fetched(ASSET, 1, failed)
         if alternative_me.mode == "replay":
             empty_reason = ("replay: no recording of the Alternative.me /fng/ API exists in resources/replay "
                             f"(no licensed recording was found), so nothing is written ({exc})")
@@ -78,7 +83,7 @@ def fear_greed_index(context: dg.AssetExecutionContext, alternative_me: Alternat
     })
     if empty_reason:
         context.log.warning(f"fear_greed_index {partition_label(context)}: no rows: {empty_reason}")
-    return rows.reindex(columns=FEAR_GREED_INDEX.column_names)
+    return mark_failed(rows.reindex(columns=FEAR_GREED_INDEX.column_names), failed)
 
 
 ASSETS = [fear_greed_index]

@@ -19,6 +19,7 @@ from crypto_assets.sources.fred import Fred, first_releases, parse_observations
 from crypto_assets.sources.series_catalog import MacroSeries, macro_series_catalog
 from crypto_assets.sources.yahoo import YahooFinance, parse_chart, request_window
 from crypto_assets.tables.macro import MACRO_SERIES
+from crypto_assets.warehouse.failed_keys import FailedFetch, mark_failed, raise_if_nothing_fetched
 from crypto_assets.warehouse.resource import WarehouseResource
 from crypto_assets.warehouse.store import utcnow
 
@@ -129,6 +130,9 @@ def macro_series(
                       source=provenance[r.series.provider], ingested_at=now)
         for r in results if len(r.rows)
     ]
+    # Series whose fetch failed keep their stored observations (invariant 12).
+    failed = [FailedFetch({"series_id": r.series.id}, r.missing_reason) for r in results if r.missing_reason]
+    raise_if_nothing_fetched(ASSET, len(catalog), failed)
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=MACRO_SERIES.column_names)
     rows = rows.sort_values(["series_id", "observation_date"]).reset_index(drop=True)
     quarantined = write_rejects(warehouse.get(), ASSET, list(rejects.values()), start, end)
@@ -154,7 +158,7 @@ def macro_series(
             "retries_made": json_metadata({"yahoo": yahoo.client.retries_made, "fred": fred.client.retries_made}),
         }
     )
-    return rows[MACRO_SERIES.column_names]
+    return mark_failed(rows[MACRO_SERIES.column_names], failed)
 
 
 ASSETS = [macro_series]

@@ -17,6 +17,7 @@ from crypto_assets.sources.client import SourceError
 from crypto_assets.sources.onchain import BlockchainCom, DefiLlama, parse_blockchain_chart, parse_chain_tvl
 from crypto_assets.sources.series_catalog import OnchainMetric, onchain_metrics_catalog
 from crypto_assets.tables.onchain import ONCHAIN_METRICS
+from crypto_assets.warehouse.failed_keys import FailedFetch, mark_failed, raise_if_nothing_fetched
 from crypto_assets.warehouse.resource import WarehouseResource
 from crypto_assets.warehouse.store import utcnow
 
@@ -58,7 +59,7 @@ def onchain_metrics(
     catalog = onchain_metrics_catalog()
     rejects = {name: Rejects(ASSET, src.provenance) for name, src in sources.items()}
     now = utcnow()
-    frames, missing, not_final_count = [], {}, 0
+    frames, missing, not_final_count, failed = [], {}, 0, []
     for metric in catalog:
         source = sources[metric.provider]
         label = f"{metric.chain}/{metric.metric}"
@@ -68,6 +69,7 @@ def onchain_metrics(
             if not per_series_failure(exc):
                 raise
             missing[label] = str(exc)
+            failed.append(FailedFetch({"chain": metric.chain, "metric": metric.metric}, str(exc)))
             continue
         points = points[points.date.isna() | in_window(points.date, start, end)]
         for _, row in points[points.problem != ""].iterrows():
@@ -86,6 +88,8 @@ def onchain_metrics(
         frames.append(good.assign(chain=metric.chain, metric=metric.metric, provider=metric.provider,
                                   source=source.provenance, ingested_at=now))
 
+    # Metrics whose fetch failed keep their stored days (invariant 12).
+    raise_if_nothing_fetched(ASSET, len(catalog), failed)
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ONCHAIN_METRICS.column_names)
     rows = rows.sort_values(["chain", "metric", "date"]).reset_index(drop=True)
     quarantined = write_rejects(warehouse.get(), ASSET, list(rejects.values()), start, end)
@@ -108,7 +112,7 @@ def onchain_metrics(
             "requests_made": json_metadata({n: s.client.requests_made for n, s in sources.items()}),
         }
     )
-    return rows[ONCHAIN_METRICS.column_names]
+    return mark_failed(rows[ONCHAIN_METRICS.column_names], failed)
 
 
 ASSETS = [onchain_metrics]
