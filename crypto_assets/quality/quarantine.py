@@ -80,15 +80,61 @@ class Rejects:
         )
 
 
-def numeric_problem(values: pd.Series) -> pd.Series:
-    """Why each value is not a usable positive number ('' when it is)."""
-    as_num = pd.to_numeric(values, errors="coerce")
+def numeric_problem(values: pd.Series, what: str = "price", *, missing_ok: bool = False,
+                    zero_ok: bool = False) -> pd.Series:
+    """Why each value is not a usable positive number ('' when it is).
+
+    One strict rule for every provider payload (docs/prices.md, "Numbers"): a value is a number
+    only when the provider sent a JSON number (int or float). A boolean is never a number
+    (`true` is not 1), and a string is not one either: a numeric string ("48400") is rejected with
+    its own reason, since neither CoinGecko nor ccxt (whose candles are floats already) documents
+    strings as its format, and a payload that starts sending them has changed shape. `what` names
+    the field in the reason ("price", "market cap", ...); `missing_ok`: an absent value (null,
+    NaN) is fine (an optional field); `zero_ok`: zero is fine (CoinGecko's market cap of a coin
+    whose supply it does not know). Negative and non-finite numbers are always rejected.
+    """
     reasons = pd.Series("", index=values.index, dtype=object)
-    missing = values.isna() | values.map(lambda v: v is None or (isinstance(v, str) and not v.strip()))
-    non_numeric = ~missing & as_num.isna() & ~values.map(lambda v: isinstance(v, float) and np.isnan(v))
-    reasons[missing | (as_num.isna() & ~non_numeric)] = "missing or NaN price"
-    reasons[non_numeric] = "non-numeric price"
-    reasons[~missing & as_num.notna() & ~np.isfinite(as_num.fillna(0))] = "non-finite price"
-    reasons[as_num.notna() & (as_num < 0)] = "negative price"
-    reasons[as_num.notna() & (as_num == 0)] = "zero price"
+    if pd.api.types.is_bool_dtype(values.dtype):
+        reasons[:] = f"boolean {what}, not a number"
+        return reasons
+    if pd.api.types.is_numeric_dtype(values.dtype):  # numbers only (a parsed float/int column): vectorized
+        numbers = pd.Series(values.to_numpy(dtype="float64", na_value=np.nan), index=values.index)
+        kinds = pd.Series("number", index=values.index, dtype=object)
+        kinds[numbers.isna()] = "missing"
+    else:
+        kinds = values.map(_kind_of).astype(object)
+        numbers = pd.Series(np.nan, index=values.index, dtype="float64")
+        is_number = kinds == "number"
+        numbers[is_number] = values[is_number].astype("float64")
+    if not missing_ok:
+        reasons[kinds == "missing"] = f"missing or NaN {what}"
+    reasons[kinds == "non-numeric"] = f"non-numeric {what}"
+    reasons[kinds == "boolean"] = f"boolean {what}, not a number"
+    reasons[kinds == "string"] = f"{what} sent as a string, not a JSON number"
+    is_number = (kinds == "number").to_numpy()
+    finite = np.isfinite(numbers.to_numpy())
+    reasons[is_number & ~finite] = f"non-finite {what}"
+    reasons[is_number & finite & (numbers < 0).to_numpy()] = f"negative {what}"
+    if not zero_ok:
+        reasons[is_number & (numbers == 0).to_numpy()] = f"zero {what}"
     return reasons
+
+
+def _kind_of(value) -> str:
+    """'number', 'missing', 'boolean', 'string' (a numeric string), or 'non-numeric'."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return "missing"
+    if isinstance(value, (bool, np.bool_)):
+        return "boolean"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return "missing" if value != value else "number"
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return "missing"
+        try:
+            number = float(text)
+        except ValueError:
+            return "non-numeric"
+        return "string" if np.isfinite(number) else "non-numeric"  # "NaN", "inf": not a number at all
+    return "non-numeric"

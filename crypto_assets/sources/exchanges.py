@@ -30,7 +30,7 @@ from requests.adapters import BaseAdapter
 
 from crypto_assets.paths import RESOURCES_DIR
 from crypto_assets.sources.catalog import source_spec
-from crypto_assets.sources.client import SourceClient, SourceError, SourceSpec
+from crypto_assets.sources.client import SourceClient, SourceError, SourceSpec, redact_then_cut
 from crypto_assets.sources.replay import REPLAY_DIR, replay_transport
 from crypto_assets.sources.requests_bridge import requests_response
 
@@ -142,11 +142,13 @@ class SourceClientAdapter(BaseAdapter):
     def __init__(self, client: SourceClient):
         super().__init__()
         self.client = client
+        self.last_url = ""  # the last request's URL as errors show it (no secret)
 
     def send(self, request, **kwargs):
         if request.method != "GET":
             raise self.client.error(request.url, f"only public GET endpoints are used, not {request.method}")
         url = httpx.URL(request.url)  # the client's get() takes the query as params
+        self.last_url = self.client._display_url(url)
         answer: httpx.Response = self.client.get(str(url.copy_with(query=None)), dict(url.params.multi_items()))
         return requests_response(answer, request)
 
@@ -161,6 +163,54 @@ def session_for(client: SourceClient) -> requests.Session:
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
+
+
+# -- answers that are no candles: the exchange as a whole is out for the run ------------------------
+
+
+class ExchangeUnavailable(SourceError):
+    """The exchange cannot be asked for more this run: it rate-limited us (ccxt's RateLimitExceeded /
+    DDoSProtection, also when the body says so with status 200), is in maintenance or unreachable
+    (ccxt's NetworkError family), or answered something that is not its API. The caller stops
+    querying that exchange and reports it in the exchange errors; the message names the exchange
+    and the URL (the client's redaction: no secret)."""
+
+
+class UnreadableAnswer(ExchangeUnavailable):
+    """A 2xx answer that is not the exchange's API: an empty body, a truncated JSON, an HTML page
+    (a block or maintenance page), or JSON of another shape than the candle endpoint's."""
+
+
+# The documented top-level shape of each exchange's candle answer (what ccxt parses candles from).
+_ANSWER_SHAPES = {
+    "binance": ("a JSON array of klines", lambda raw: isinstance(raw, list)),
+    "coinbase": ("a JSON array of candles", lambda raw: isinstance(raw, list)),
+    "okx": ("a JSON object with a `data` array", lambda raw: isinstance(raw, dict) and isinstance(raw.get("data"), list)),
+    "bybit": ("a JSON object with a `result.list` array",
+              lambda raw: isinstance(raw, dict) and isinstance(raw.get("result"), dict)
+              and isinstance(raw["result"].get("list"), list)),
+    "kraken": ("a JSON object with a `result` object",
+               lambda raw: isinstance(raw, dict) and isinstance(raw.get("result"), dict)),
+}
+
+
+def answer_problem(exchange: str, raw: Any, text: str | None) -> str:
+    """Why the answer to a candle request is not a candle answer ('' when it is one). `raw`: the
+    body as JSON (ccxt's `last_json_response`, None when it is not JSON); `text`: the body."""
+    shown = repr(redact_then_cut((text or "").strip(), None, 120))
+    if not (text or "").strip():
+        return "the answer is empty (a 2xx status with no body): not a candle answer"
+    if raw is None:
+        return f"the answer is not JSON (truncated, or an HTML page): {shown}"
+    expected, fits = _ANSWER_SHAPES.get(exchange, ("JSON", lambda _raw: True))
+    return "" if fits(raw) else f"the answer is JSON but not {expected}: {shown}"
+
+
+def exchange_wide(exc: BaseException) -> bool:
+    """ccxt's NetworkError family (RateLimitExceeded, DDoSProtection, ExchangeNotAvailable,
+    OnMaintenance, RequestTimeout): the exchange as a whole, not one market."""
+    return any(cls.__name__ == "NetworkError" and cls.__module__.startswith("ccxt")
+               for cls in type(exc).__mro__)
 
 
 # -- markets ---------------------------------------------------------------------------------------
@@ -310,6 +360,10 @@ class CandleResult:
     open_dropped: int = 0
     requests: int = 0
     gaps: list[list[str]] = field(default_factory=list)
+    # Earlier rows of candle times the exchange answered more than once with OTHER values (the
+    # last row of each such time is in `candles`): a conflict the caller quarantines, never a
+    # silent choice. Identical repeats are collapsed and not listed.
+    conflicts: pd.DataFrame | None = None
 
 
 def _ms(ts) -> int:
@@ -361,8 +415,10 @@ class ExchangeClient:
         import ccxt  # lazy: heavy, and only runs that call exchanges need it
 
         self.config, self.client, self.mode = config, client, mode
+        session = session_for(client)
+        self._adapter: SourceClientAdapter = session.get_adapter("https://")
         self.ccxt = getattr(ccxt, config.ccxt_id)({
-            "session": session_for(client),
+            "session": session,
             "enableRateLimit": False,  # the SourceClient spaces requests (resources/sources.yaml)
             "enableLastJsonResponse": True,
             "options": dict(config.ccxt_options),
@@ -390,7 +446,11 @@ class ExchangeClient:
     def closed_candles(self, market: Market, start, end, timeframe: str = "1h", now=None) -> CandleResult:
         """Closed candles with open time in [start, end), paged `since`/`limit` within the
         exchange's limit. The still-open candle (bar end after the answer's time, OKX confirm=0,
-        Kraken's last row) is dropped and counted. Missing bars before `now` are listed as gaps."""
+        Kraken's last row) is dropped and counted. Missing bars before `now` are listed as gaps.
+
+        An answer that is not a candle answer (empty, truncated, HTML, another JSON shape) and a
+        rate limit or outage ccxt reports (also in a 200 body) raise `ExchangeUnavailable` naming
+        the exchange and the URL: never zero candles."""
         self.markets()  # replay: the recorded market list, never a live /markets request
         step_ms = TIMEFRAME_MS[timeframe]
         start_ms, end_ms = _ms(start), _ms(end)
@@ -399,7 +459,7 @@ class ExchangeClient:
         open_dropped = requests_made = 0
         since = start_ms
         while since < end_ms:
-            page = self.ccxt.fetch_ohlcv(market.market, timeframe, since=since, limit=limit)
+            page = self._fetch_page(market, timeframe, since, limit)
             requests_made += 1
             extras = extras_of(self.name, self.ccxt.last_json_response)
             answered_at = min(datetime.now(timezone.utc), self.client.last_response_at or datetime.now(timezone.utc))
@@ -424,25 +484,60 @@ class ExchangeClient:
             if after.any() or dropped.any() or last + step_ms <= since:
                 break
             since = last + step_ms
-        frame = self._frame(market, kept, step_ms)
+        frame, conflicts = self._frame(market, kept, step_ms)
         horizon = min(end_ms, (_ms(now) if now is not None else _ms(datetime.now(timezone.utc))) // step_ms * step_ms)
         gaps = missing_ranges(frame.bar_start, start, pd.Timestamp(max(start_ms, horizon), unit="ms", tz="UTC"),
                               pd.Timedelta(milliseconds=step_ms)) if horizon > start_ms else []
-        return CandleResult(frame, open_dropped, requests_made, gaps)
+        return CandleResult(frame, open_dropped, requests_made, gaps, conflicts)
+
+    def _fetch_page(self, market: Market, timeframe: str, since: int, limit: int) -> list:
+        """One `fetch_ohlcv` page; what is not a candle answer raises `ExchangeUnavailable`."""
+        try:
+            page = self.ccxt.fetch_ohlcv(market.market, timeframe, since=since, limit=limit)
+        except SourceError:
+            raise
+        except Exception as exc:
+            if not exchange_wide(exc):
+                raise  # a ccxt error about this market (BadSymbol, ...): the caller's per-market failure
+            raise self.client.error(
+                self._adapter.last_url or self.client.spec.base_url,
+                f"{market.market} {timeframe}: {type(exc).__name__}: {redact_then_cut(exc, None, 160)}; no further request to this "
+                "exchange in this run", kind=ExchangeUnavailable) from None
+        problem = answer_problem(self.name, self.ccxt.last_json_response, getattr(self.ccxt, "last_http_response", None))
+        if problem:
+            raise self.client.error(self._adapter.last_url or self.client.spec.base_url,
+                                    f"{market.market} {timeframe}: {problem}", kind=UnreadableAnswer)
+        return page
 
     def _frame(self, market: Market, kept: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
-               step_ms: int) -> pd.DataFrame:
-        """One row per candle time (a time seen twice: its last candle), ordered by time."""
+               step_ms: int) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        """One row per candle time (a time seen twice: its last candle), ordered by time; and the
+        earlier rows of times seen twice whose values differ from that last one (None if none)."""
         ts = np.concatenate([k[0] for k in kept]) if kept else np.empty(0, dtype="int64")
         if not len(ts):
-            return pd.DataFrame(columns=CANDLE_COLUMNS)
+            return pd.DataFrame(columns=CANDLE_COLUMNS), None
         values = np.concatenate([k[1] for k in kept])
         quote_volume = np.concatenate([k[2] for k in kept])
         trade_count = np.concatenate([k[3] for k in kept])
+        conflicts = None
         if len(ts) > 1 and not (np.diff(ts) > 0).all():
             unique, first_of_reversed = np.unique(ts[::-1], return_index=True)
             last = len(ts) - 1 - first_of_reversed  # the last candle of each time, in time order
+            earlier = np.setdiff1d(np.arange(len(ts)), last)
+            if len(earlier):
+                rows = np.column_stack([values, quote_volume, trade_count])
+                mine, kept_row = rows[earlier], rows[last[np.searchsorted(unique, ts[earlier])]]
+                same = ((mine == kept_row) | (np.isnan(mine) & np.isnan(kept_row))).all(axis=1)
+                differ = earlier[~same]
+                if len(differ):
+                    conflicts = self._columns(market, ts[differ], values[differ], quote_volume[differ],
+                                              trade_count[differ], step_ms)
             ts, values, quote_volume, trade_count = unique, values[last], quote_volume[last], trade_count[last]
+        return self._columns(market, ts, values, quote_volume, trade_count, step_ms), conflicts
+
+    def _columns(self, market: Market, ts: np.ndarray, values: np.ndarray, quote_volume: np.ndarray,
+                 trade_count: np.ndarray, step_ms: int) -> pd.DataFrame:
+        """Candle rows (CANDLE_COLUMNS) from arrays over their times."""
         n = len(ts)
         bar_start = pd.to_datetime(pd.Series(ts), unit="ms", utc=True)
         columns = {
@@ -488,4 +583,4 @@ class Exchanges(dg.ConfigurableResource):
 
 
 __all__ = ["CANDLE_COLUMNS", "CLIENTS_PER_EXCHANGE", "CandleResult", "ExchangeCatalog", "ExchangeClient", "Exchanges", "Market",
-           "SourceError", "extras_of", "load_exchange_catalog", "map_markets", "missing_ranges", "raw_extras", "request_plan"]
+           "ExchangeUnavailable", "SourceError", "UnreadableAnswer", "answer_problem", "exchange_wide", "extras_of", "load_exchange_catalog", "map_markets", "missing_ranges", "raw_extras", "request_plan"]

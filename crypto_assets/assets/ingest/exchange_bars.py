@@ -20,17 +20,21 @@ import pandas as pd
 
 from crypto_assets.assets.common import HOURLY_BACKFILL, partition_label, window_of
 from crypto_assets.partitions import HOURLY
+from crypto_assets.quality.plausibility import REFERENCE_LOOKBACK, implausible_prices
 from crypto_assets.quality.quarantine import Rejects, numeric_problem
-from crypto_assets.sources.client import SourceError
+from crypto_assets.sources.client import SourceError, redact_then_cut
 from crypto_assets.sources.exchanges import (
     CANDLE_COLUMNS,
     INTERVAL_OF,
     ExchangeCatalog,
     Exchanges,
+    ExchangeUnavailable,
+    exchange_wide,
     load_exchange_catalog,
 )
 from crypto_assets.sources.parsing import SourceParseError
 from crypto_assets.tables.prices import EXCHANGE_CANDLES, OHLCV_BARS
+from crypto_assets.warehouse.failed_keys import FailedFetch, mark_failed, raise_if_nothing_fetched
 from crypto_assets.warehouse.resource import WarehouseResource
 from crypto_assets.warehouse.store import utcnow
 
@@ -59,14 +63,21 @@ def _fetch_exchange(exchanges: Exchanges, name: str, symbols: list[str], catalog
                     start, end, log=None, live_5m=None, now=None) -> dict:
     """Everything one exchange gives for the run: candles per mapped coin, counts, gaps, failures;
     and, over `live_5m` (a span, see live_5m_span), the 5-minute candles of `live_5m_symbols`.
-    `now`: what closes a candle (default: the time of each answer)."""
+    `now`: what closes a candle (default: the time of each answer).
+
+    A failure of one market (a 4xx for it, a ccxt error about it) costs that market (`failures`).
+    Anything that concerns the exchange as a whole stops the exchange for the run (`error`, no
+    further request to it): retries exhausted, a rate limit or outage ccxt reports (also in a 200
+    body: `ExchangeUnavailable`), an answer that is not its API (`UnreadableAnswer`). Candle times
+    the exchange answered twice with different values go into the frames with every version, for
+    `_validate` to quarantine."""
     out = {"frames": [], "markets": {}, "open_dropped": 0, "requests": 0, "gaps": {}, "failures": {},
            "unlisted": [], "error": None, "live_5m": {"candles": 0, "open_dropped": 0, "symbols": []}}
     try:
         client = exchanges.open(name, log=log)
         mapping = client.map(symbols, catalog.quotes)
     except Exception as exc:  # noqa: BLE001 - ccxt raises its own hierarchy; the exchange is out
-        out["error"] = f"{type(exc).__name__}: {exc}"[:500]
+        out["error"] = redact_then_cut(f"{type(exc).__name__}: {exc}", None, 500)
         return out
     out["unlisted"] = sorted(set(symbols) - set(mapping))
     live_symbols = set(catalog.live_5m_symbols) if live_5m is not None and catalog.timeframe != LIVE_5M_TIMEFRAME \
@@ -80,13 +91,17 @@ def _fetch_exchange(exchanges: Exchanges, name: str, symbols: list[str], catalog
             try:
                 result = client.closed_candles(market, first, last, timeframe, now=now)
             except SourceError as exc:
-                if isinstance(exc, SourceParseError) or exc.status in _PER_MARKET_STATUSES:
-                    out["failures"][symbol + suffix] = str(exc)[:300]
+                if not isinstance(exc, ExchangeUnavailable) and (
+                        isinstance(exc, SourceParseError) or exc.status in _PER_MARKET_STATUSES):
+                    out["failures"][symbol + suffix] = redact_then_cut(exc, None, 300)
                     continue
-                out["error"] = str(exc)[:500]
+                out["error"] = redact_then_cut(exc, None, 500)
                 break
             except Exception as exc:  # noqa: BLE001 - a ccxt error on one market's answer (bad body)
-                out["failures"][symbol + suffix] = f"{type(exc).__name__}: {exc}"[:300]
+                if exchange_wide(exc):  # rate limit, outage: the whole exchange, not this market
+                    out["error"] = redact_then_cut(f"{name}: {symbol + suffix}: {type(exc).__name__}: {exc}", None, 500)
+                    break
+                out["failures"][symbol + suffix] = redact_then_cut(f"{type(exc).__name__}: {exc}", None, 300)
                 continue
             if suffix:
                 out["live_5m"]["candles"] += len(result.candles)
@@ -99,6 +114,9 @@ def _fetch_exchange(exchanges: Exchanges, name: str, symbols: list[str], catalog
             if len(result.candles):
                 out["frames"].append(result.candles.assign(source=exchanges.provenance(name),
                                                            interval=INTERVAL_OF[timeframe]))
+            if result.conflicts is not None and len(result.conflicts):  # quarantined by _validate
+                out["frames"].append(result.conflicts.assign(source=exchanges.provenance(name),
+                                                             interval=INTERVAL_OF[timeframe]))
         if out["error"]:
             break
     out["requests"] = client.client.requests_made
@@ -129,9 +147,32 @@ def collect_candles(exchanges: Exchanges, symbols: list[str], start, end, now=No
     return candles, {"results": results, "live_5m_span": span}
 
 
-def _validate(candles: pd.DataFrame, rejects: Rejects) -> pd.DataFrame:
-    """Unusable prices and high below low go to quarantine with their reason, never into bars."""
+CONFLICTING_DUPLICATE = "conflicting duplicate candle: the exchange answered this candle time twice with different values"
+_CANDLE_VALUES = ("market", "quote", "open", "high", "low", "close", "volume", "quote_volume", "trade_count")
+
+
+def _validate(candles: pd.DataFrame, rejects: Rejects, history: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Bad candles go to quarantine with their reason, never into bars:
+
+    - a candle time the exchange answered twice with different values (every version; identical
+      repeats are collapsed to one);
+    - unusable prices (`numeric_problem`: JSON numbers only, positive, finite), high/low not
+      containing open and close, negative or non-finite volume, quote volume, trade count;
+    - implausible prices: the rule of quality/plausibility.py (cap, step, robust median), one
+      series per (symbol, interval) with ALL exchanges' candles together (their closes are one
+      coin's price, so each exchange is cross-checked against the others of the same hours),
+      open/high/low/close judged, the close joining the reference. `history`: stored candles
+      before these (symbol, interval, bar_start, close), when the caller has them; without it the
+      batch is its own reference (at least 3 candles of the coin within 24 h, else the cap only).
+    """
     keys = ("exchange", "symbol", "bar_start")
+    series = [c for c in ("exchange", "symbol", "interval", "bar_start") if c in candles.columns]
+    repeated = candles[candles.duplicated(series, keep=False)]
+    if len(repeated):
+        identical = repeated.duplicated([*series, *(c for c in _CANDLE_VALUES if c in candles.columns)])
+        candles = candles.drop(index=repeated.index[identical])
+        candles = rejects.reject(candles, candles.duplicated(series, keep=False), CONFLICTING_DUPLICATE,
+                                 key_cols=keys, time_col="bar_start")
     for col in ("open", "high", "low", "close"):
         problems = numeric_problem(candles[col])
         for reason in sorted(set(problems) - {""}):
@@ -141,8 +182,23 @@ def _validate(candles: pd.DataFrame, rejects: Rejects) -> pd.DataFrame:
         candles.low > candles[["open", "close"]].min(axis=1))
     candles = rejects.reject(candles, bad_range, "high/low do not contain open and close", key_cols=keys,
                              time_col="bar_start")
-    negative_volume = candles.volume < 0
-    return rejects.reject(candles, negative_volume, "negative volume", key_cols=keys, time_col="bar_start")
+    for col, what in (("volume", "volume"), ("quote_volume", "quote volume"), ("trade_count", "trade count")):
+        if col not in candles.columns:
+            continue
+        problems = numeric_problem(candles[col], what, missing_ok=True, zero_ok=True)
+        for reason in sorted(set(problems) - {""}):
+            candles = rejects.reject(candles, problems.reindex(candles.index) == reason, reason, key_cols=keys,
+                                     time_col="bar_start")
+    judged = implausible_prices(candles, history, keys=[c for c in ("symbol", "interval") if c in candles.columns],
+                                time="bar_start", price="close", judged=["open", "high", "low", "close"])
+    bad = judged.reason != ""
+    if bad.any():  # the quarantined record says what the candle was judged against
+        flagged = candles.assign(reference_close=judged.reference_usd)
+        for reason in sorted(set(judged.reason[bad])):
+            flagged = rejects.reject(flagged, judged.reason.reindex(flagged.index) == reason, reason, key_cols=keys,
+                                     time_col="bar_start")
+        candles = candles.loc[flagged.index]
+    return candles
 
 
 @dg.asset(
@@ -156,7 +212,8 @@ def _validate(candles: pd.DataFrame, rejects: Rejects) -> pd.DataFrame:
         "bybit through ccxt (public endpoints, no keys; exchanges and per-coin order in resources/exchanges.yaml), "
         "and in live runs closed 5-minute candles of the coins in `live_5m_symbols` (column `interval`). "
         "The open candle is dropped and counted; missing candles are listed per (exchange, symbol). An exchange "
-        "that is down or blocked costs its own candles only (metadata `exchange_errors`), never the run."
+        "that is down or blocked costs its own candles only (metadata `exchange_errors`), and its stored candles of the "
+        "window stay (`keys_failed`); the run fails only when nothing could be fetched."
     ),
 )
 def exchange_candles(
@@ -172,12 +229,19 @@ def exchange_candles(
     candles, collected = collect_candles(exchanges, symbols, start, end, log=context.log.info, catalog=catalog)
     results, span = collected["results"], collected["live_5m_span"]
     rejects = Rejects("exchange_candles", "exchanges" if exchanges.mode == "live" else "replay:exchanges")
-    candles = _validate(candles, rejects) if len(candles) else candles
+    # Stored closes of the day before: the plausibility reference of a coin with few candles here.
+    history = warehouse.get().read(EXCHANGE_CANDLES, start - REFERENCE_LOOKBACK, start,
+                                   columns=["symbol", "interval", "bar_start", "close"]) if len(candles) else None
+    candles = _validate(candles, rejects, history) if len(candles) else candles
     candles = candles[(candles.bar_start >= start) & (candles.bar_start < end)]
     candles = candles.assign(ingested_at=utcnow())
+    # Markets (or whole exchanges) whose fetch failed keep their stored candles (invariant 12).
+    failed, expected = failed_candle_fetches(results, candles, catalog, symbols, span)
+    raise_if_nothing_fetched("exchange_candles", expected, failed)
     # The window is replaced as a whole: where this run fetched no 5-minute candles (older hours,
     # a history backfill), the stored ones stay.
     kept_5m = _stored_5m(warehouse, start, span[0] if span else end)
+    kept_5m = kept_5m[~_of_keys(kept_5m, [f.key for f in failed])]  # those stay through `keep` already
     if len(kept_5m):
         candles = pd.concat([candles, kept_5m[candles.columns]], ignore_index=True)
     rejects.write(warehouse.get(), start, end)
@@ -199,7 +263,54 @@ def exchange_candles(
         "run_quarantine_by_reason": dg.MetadataValue.json(rejects.by_reason()),
         "run_symbols_covered": int(candles.symbol.nunique()),
     })
-    return candles.sort_values(["exchange", "symbol", "interval", "bar_start"])[EXCHANGE_CANDLES.column_names]
+    return mark_failed(
+        candles.sort_values(["exchange", "symbol", "interval", "bar_start"])[EXCHANGE_CANDLES.column_names], failed)
+
+
+def failed_candle_fetches(results: dict, candles: pd.DataFrame, catalog: ExchangeCatalog, symbols: list[str],
+                          span) -> tuple[list[FailedFetch], int]:
+    """The (exchange, symbol, interval) fetches of the run that failed, and how many were planned.
+
+    - a market's own failure: that market and interval;
+    - an exchange that could not be opened: the whole exchange;
+    - an exchange that failed part-way (retries exhausted, rate-limited): every planned fetch of it
+      that brought no candle (the ones answered before the failure are replaced as usual).
+    """
+    live_symbols = set(catalog.live_5m_symbols) if span is not None and catalog.timeframe != LIVE_5M_TIMEFRAME \
+        else set()
+    fetched = set(zip(candles.exchange, candles.symbol, candles.interval)) if len(candles) else set()
+    failed: list[FailedFetch] = []
+    expected = 0
+    for name, result in results.items():
+        planned = [(symbol, INTERVAL_OF[catalog.timeframe]) for symbol in symbols
+                   if name in catalog.preference_for(symbol) and symbol not in result["unlisted"]]
+        planned += [(symbol, INTERVAL_OF[LIVE_5M_TIMEFRAME]) for symbol, _ in list(planned) if symbol in live_symbols]
+        expected += max(1, len(planned))
+        for market, reason in sorted(result["failures"].items()):
+            symbol, _, timeframe = market.partition(":")
+            failed.append(FailedFetch({"exchange": name, "symbol": symbol,
+                                       "interval": INTERVAL_OF[timeframe or catalog.timeframe]}, f"{name}: {reason}"))
+        if result["error"]:
+            if not result["markets"]:  # the exchange never answered: all of it
+                failed.append(FailedFetch({"exchange": name}, f"{name}: {result['error']}"))
+                continue
+            done = {(f.key["symbol"], f.key["interval"]) for f in failed if f.key.get("exchange") == name}
+            failed += [FailedFetch({"exchange": name, "symbol": symbol, "interval": interval},
+                                   f"{name}: not fetched after the exchange failed: {result['error']}")
+                       for symbol, interval in planned
+                       if (name, symbol, interval) not in fetched and (symbol, interval) not in done]
+    return failed, expected
+
+
+def _of_keys(frame: pd.DataFrame, keys: list[dict]) -> pd.Series:
+    """Rows of `frame` belonging to one of `keys` ({column: value})."""
+    mask = pd.Series(False, index=frame.index)
+    for key in keys:
+        match = pd.Series(True, index=frame.index)
+        for col, value in key.items():
+            match &= frame[col] == value
+        mask |= match
+    return mask
 
 
 def _stored_5m(warehouse: WarehouseResource, start, end) -> pd.DataFrame:

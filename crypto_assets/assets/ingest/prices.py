@@ -25,6 +25,7 @@ from crypto_assets.sources.coingecko import (
 )
 from crypto_assets.assets.ingest.exchange_bars import merge_exchange_bars
 from crypto_assets.tables.prices import EXCHANGE_CANDLES, OHLCV_BARS, PRICE_OBSERVATIONS
+from crypto_assets.warehouse.failed_keys import FailedFetch, mark_failed, raise_if_nothing_fetched
 from crypto_assets.warehouse.resource import WarehouseResource
 from crypto_assets.warehouse.store import utcnow
 
@@ -45,16 +46,28 @@ class PriceObservationsConfig(dg.Config):
     open hour), else `history` (backfills from /market_chart/range)."""
 
 
+# (column, name in the quarantine reason, optional: absent and zero allowed)
+_NUMERIC_FIELDS = (("price_usd", "price", False), ("market_cap_usd", "market cap", True),
+                   ("volume_24h_usd", "24h volume", True))
+
+
 def _validate(raw: pd.DataFrame, rejects: Rejects, history: pd.DataFrame | None = None,
               window: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> pd.DataFrame:
-    """Reject bad prices, missing timestamps, duplicate (symbol, observed_at) keys, and prices
-    implausible against the symbol's recent prices (`history`: accepted rows before these;
-    rule in quality/plausibility.py). Plausibility is judged for the rows inside `window` only:
-    the others are not stored by this run."""
-    problems = numeric_problem(raw["price_usd"])
-    for reason in sorted(set(problems) - {""}):
-        raw = rejects.reject(raw, problems.reindex(raw.index) == reason, reason,
-                             key_cols=("symbol", "observed_at"), time_col="observed_at")
+    """Reject bad prices, bad market caps and volumes, missing timestamps, duplicate (symbol,
+    observed_at) keys, and prices implausible against the symbol's recent prices (`history`:
+    accepted rows before these; rule in quality/plausibility.py). Plausibility is judged for the
+    rows inside `window` only: the others are not stored by this run.
+
+    Numbers are JSON numbers only (`numeric_problem`: a boolean or a string is rejected). The
+    price must be positive; market cap and 24h volume may be absent (stored empty) or zero, never
+    negative, non-finite, a string or a boolean: such a record goes to quarantine whole."""
+    for col, what, optional in _NUMERIC_FIELDS:
+        if col not in raw.columns:
+            continue
+        problems = numeric_problem(raw[col], what, missing_ok=optional, zero_ok=optional)
+        for reason in sorted(set(problems) - {""}):
+            raw = rejects.reject(raw, problems.reindex(raw.index) == reason, reason,
+                                 key_cols=("symbol", "observed_at"), time_col="observed_at")
     raw = rejects.reject(raw, raw["observed_at"].isna(), "missing timestamp", key_cols=("symbol",))
     dupes = raw.duplicated(subset=["symbol", "observed_at"], keep="first")
     raw = rejects.reject(raw, dupes, "duplicate timestamp", key_cols=("symbol", "observed_at"), time_col="observed_at")
@@ -181,6 +194,9 @@ def price_observations(
 
     covered = sorted(good.symbol.unique())
     missing = sorted(set(coin_universe.symbol) - set(covered))
+    # Coins whose fetch failed keep their stored rows of the window (invariant 12).
+    failed = [FailedFetch({"symbol": s}, reason) for s, reason in sorted(failures.items())]
+    raise_if_nothing_fetched("price_observations", len(coin_universe), failed)
     context.add_output_metadata(
         {
             "partition": partition_label(context),
@@ -195,7 +211,7 @@ def price_observations(
             "retries_made": coingecko.client.retries_made,
         }
     )
-    return good[PRICE_OBSERVATIONS.column_names]
+    return mark_failed(good[PRICE_OBSERVATIONS.column_names], failed)
 
 
 class OhlcvBarsConfig(dg.Config):
