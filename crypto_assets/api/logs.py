@@ -5,7 +5,10 @@ Browsers pass the WebSocket key as `?api_key=` (they cannot set headers there), 
 may append one to a URL; uvicorn logs the full path with its query string at INFO. The filter
 rewrites each string argument of a record (keeping the argument tuple, which uvicorn's access
 formatter unpacks) and the message itself, replacing the value of every sensitive parameter
-by `***`.
+by `***`. A parameter is recognised however the client spelled it: any case, percent-encoded
+(even twice), its name quoted or suffixed (`api_key[]=`, `api_key.=`, `api_key%00=`), its value
+quoted (`api_key='KEY'`: the quotes stay, the key goes), or hidden behind an encoded separator
+(`?x=1%26api_key=KEY`).
 
 `crypto-assets api` installs it on uvicorn's handlers through `log_config()` (so it sees every
 record those handlers print, propagated ones included); `create_app` also adds it to uvicorn's
@@ -19,27 +22,75 @@ import logging
 import re
 import urllib.parse
 
-# Names compared after percent-decoding and lower-casing.
+# Names compared after percent-decoding (repeatedly), lower-casing, dropping `[...]` groups
+# and every character but letters and digits: `API_KEY`, `api%5Fkey`, `'api_key'`, `api_key[]`,
+# `api_key.` and `api_key%00` are all `apikey`.
 SENSITIVE_PARAMS = frozenset({
     "api_key", "apikey", "api-key", "x-api-key", "key", "token", "access_token", "auth", "password", "secret",
 })
 REDACTED = "***"
-_PARAM = re.compile(r"(?P<lead>[?&;])(?P<name>[^=&;?#\s\"']+)=(?P<value>[^&;#\s\"']*)")
 _LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "crypto_assets.api")
+# `%` followed by any number of `25`: a percent sign encoded once more per level.
+_PCT = r"%(?:25)*"
+# A parameter starts after `?`, `&` or `;`, raw or percent-encoded (`?x=1%26api_key=...` is logged
+# as it came); its name runs to the first `=` (raw or encoded).
+_PARAM_START = re.compile(
+    rf"(?:[?&;]|{_PCT}(?:26|3[FfBb]))(?P<name>(?:(?!{_PCT}(?:26|3[BbDdFf]))[^=&;?#\s])+)(?P<eq>=|{_PCT}3[Dd])"
+)
+# A sensitive value runs to the next raw separator (quotes included: they are the client's).
+_VALUE_END = re.compile(r"[&;#\s]")
+_QUOTES = "'\"`"
+
+
+def _normal(name: str) -> str:
+    for _ in range(3):
+        decoded = urllib.parse.unquote_plus(name)
+        if decoded == name:
+            break
+        name = decoded
+    name = re.sub(r"\[[^\]]*\]?", "", name.lower())
+    return re.sub(r"[^a-z0-9]", "", name)
+
+
+_SENSITIVE = frozenset(_normal(n) for n in SENSITIVE_PARAMS)
+
+
+def sensitive_param(name: str) -> bool:
+    """Whether a query parameter name (as it appears in a URL) names a secret."""
+    return _normal(name) in _SENSITIVE
+
+
+def _masked(value: str) -> str:
+    """`***` in place of a value, keeping the quotes around it (a log line's own closing quote
+    after a WebSocket path is kept that way)."""
+    inner = value.strip(_QUOTES)
+    if not inner:
+        return value  # nothing but quotes: nothing to hide
+    lead = value[: len(value) - len(value.lstrip(_QUOTES))]
+    trail = value[len(value.rstrip(_QUOTES)):]
+    return f"{lead}{REDACTED}{trail}"
 
 
 def redact_query(text: str) -> str:
     """`text` with the value of every sensitive query parameter replaced by `***`."""
-    if "=" not in text:
+    if "=" not in text and "%" not in text:
         return text
-
-    def replace(match: re.Match) -> str:
-        name = urllib.parse.unquote_plus(match["name"]).strip().lower()
-        if name in SENSITIVE_PARAMS and match["value"]:
-            return f"{match['lead']}{match['name']}={REDACTED}"
-        return match[0]
-
-    return _PARAM.sub(replace, text)
+    out, done = [], 0
+    for match in _PARAM_START.finditer(text):
+        if match.start() < done or not sensitive_param(match["name"]):
+            continue
+        end_match = _VALUE_END.search(text, match.end())
+        end = end_match.start() if end_match else len(text)
+        value = text[match.end():end]
+        if not value:
+            continue
+        out.append(text[done:match.end()])
+        out.append(_masked(value))
+        done = end
+    if not out:
+        return text
+    out.append(text[done:])
+    return "".join(out)
 
 
 class RedactQueryKeys(logging.Filter):

@@ -11,8 +11,19 @@ whole bodies (no streamed POST), and its per-source request budget, Retry-After 
 handling are built for rate-limited third-party APIs; a loopback model server has no rate
 budget and no key. What it would give is kept here: a timeout on every request (connect short,
 read long: a model may think for minutes), a bounded number of retries of transport errors and
-429/5xx with backoff (honouring Retry-After up to a cap), and error texts passed through the
-shared `redact` (a URL with credentials in it never reaches a log).
+429/5xx with backoff (honouring Retry-After up to a cap, the backoff being a floor), and error
+texts passed through the shared `redact_then_cut` (a URL with credentials in it never reaches a log).
+
+Bounds on one call (`chat`, `tags`), whatever the server does:
+- size: the answer is read as a stream and reading stops past `max_response_bytes` (default
+  MAX_RESPONSE_BYTES, 16 MiB of decoded body; a streamed answer counts all its chunks): the call
+  fails with an LLMError naming the cap. A real answer is a few KB; a 300 MB one is a broken or
+  hostile server, not an answer.
+- time: `timeout_s` bounds each read (a model may think for minutes before its first byte), and
+  `total_timeout_s` (default TOTAL_TIMEOUT_S, 600 s) bounds the whole call, retries and their
+  waits included: an answer dripping one byte per second never ends otherwise. Past it the call
+  fails with an LLMError naming the deadline; a read blocked at that moment is cut off (the
+  socket is shut down), so the call returns at the deadline, not one read timeout later.
 
 Structured output is validated strictly (`chat_json`): the content must be a JSON document that
 validates against the JSON schema (Draft 2020-12, `jsonschema`). An invalid answer is asked
@@ -23,7 +34,10 @@ result is `failed` with every error, and no part of an invalid answer is ever re
 from __future__ import annotations
 
 import json
+import math
 import os
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,12 +47,15 @@ import dagster as dg
 import httpx
 from pydantic import Field
 
-from crypto_assets.sources.client import redact, retry_after_seconds
+from crypto_assets.sources.client import ERROR_TEXT_CHARS, redact, redact_then_cut, retry_after_seconds
 
 URL_ENV = "CRYPTO_LLM_URL"
 MODEL_ENV = "CRYPTO_LLM_MODEL"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 OK, FAILED = "ok", "failed"
+MAX_RESPONSE_BYTES = 16 * 2**20  # decoded bytes of one answer (see the module docstring)
+TOTAL_TIMEOUT_S = 600.0  # seconds for one whole call, retries included
+_ERROR_BODY_BYTES = 64 * 2**10  # of an error answer, only the start is read (and 300 chars shown)
 
 
 class LLMError(RuntimeError):
@@ -116,6 +133,8 @@ class OllamaClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         log: Callable[[str], None] | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        total_timeout_s: float = TOTAL_TIMEOUT_S,
     ):
         self.base_url = base_url.rstrip("/")
         # Credentials in the URL (a proxy in front of Ollama) are sent, never shown in a message.
@@ -127,6 +146,11 @@ class OllamaClient:
         self.retry_after_max_s = retry_after_max_s
         self.options = dict(options or {})
         self.keep_alive = keep_alive
+        if max_response_bytes <= 0 or not total_timeout_s > 0:
+            raise ValueError("ollama: max_response_bytes and total_timeout_s must be positive")
+        self.max_response_bytes = int(max_response_bytes)
+        self.total_timeout_s = float(total_timeout_s)
+        self.timeout_s, self.connect_timeout_s = timeout_s, connect_timeout_s
         self._sleep = sleep
         self._log = log or (lambda _m: None)
         self._http = httpx.Client(
@@ -150,8 +174,8 @@ class OllamaClient:
 
     def tags(self) -> list[str]:
         """Names of the models the server has (`/api/tags`)."""
-        with self._request("GET", "/api/tags") as response:
-            body = self._json(response)
+        with self._request("GET", "/api/tags") as call:
+            body = self._json(call)
         models = body.get("models") if isinstance(body, dict) else None
         if not isinstance(models, list):
             raise LLMError(f"ollama: /api/tags answered without a 'models' list ({self._shown('/api/tags')})")
@@ -179,10 +203,10 @@ class OllamaClient:
             payload["options"] = self.options
         if self.keep_alive is not None:
             payload["keep_alive"] = self.keep_alive
-        with self._request("POST", "/api/chat", json=payload, stream=stream) as response:
+        with self._request("POST", "/api/chat", json=payload) as call:
             if not stream:
-                return _chat_result([self._json(response)], self._shown("/api/chat"))
-            return _chat_result(list(self._ndjson(response)), self._shown("/api/chat"))
+                return _chat_result([self._json(call)], self._shown("/api/chat"))
+            return _chat_result(list(self._ndjson(call)), self._shown("/api/chat"))
 
     def chat_json(
         self,
@@ -210,7 +234,7 @@ class OllamaClient:
             if document is not None:
                 return StructuredResult(OK, document, attempt, tuple(errors), last)
             errors.append(f"attempt {attempt}: " + "; ".join(problems[:5]))
-            self._log(f"ollama: invalid structured answer ({errors[-1][:300]})")
+            self._log(f"ollama: invalid structured answer ({self._redact_then_cut(errors[-1])})")
             conversation = [
                 *messages,
                 {"role": "assistant", "content": last.content[:4000]},
@@ -229,31 +253,42 @@ class OllamaClient:
         secrets = [s for s in (self._userinfo, *self._userinfo.split(":", 1)) if s] if self._userinfo else []
         return redact(text, secrets)
 
-    def _request(self, method: str, path: str, *, json: Any = None, stream: bool = False):
-        """A context manager over a 2xx response, after retries of transport errors and 429/5xx."""
+    def _redact_then_cut(self, text: object, limit: int = ERROR_TEXT_CHARS) -> str:
+        secrets = [s for s in (self._userinfo, *self._userinfo.split(":", 1)) if s] if self._userinfo else []
+        return redact_then_cut(text, secrets, limit)
+
+    def _deadline_error(self, shown: str, what: str = "") -> LLMError:
+        return LLMError(self._redact(
+            f"ollama: no complete answer within the call's deadline of {self.total_timeout_s:g} s "
+            f"(total_timeout_s){what}; gave up ({shown})"))
+
+    def _request(self, method: str, path: str, *, json: Any = None) -> _Call:
+        """A `_Call` over a 2xx response (its body not read yet), after retries of transport
+        errors and 429/5xx; the call's deadline (`total_timeout_s`) starts here."""
         shown = self._shown(path)
+        deadline = time.monotonic() + self.total_timeout_s
         problem = ""
         for attempt in range(self.http_retries + 1):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise self._deadline_error(shown, f"; last error: {problem}" if problem else "")
             self.requests_made += 1
-            request = self._http.build_request(method, path, json=json)
+            # No single wait (connect, send, the model thinking before its first byte) may outlast the call.
+            timeout = httpx.Timeout(min(self.timeout_s, left), connect=min(self.connect_timeout_s, left))
+            request = self._http.build_request(method, path, json=json, timeout=timeout)
             wait = None
             try:
                 response = self._http.send(request, stream=True)
             except httpx.TransportError as exc:
+                if time.monotonic() >= deadline:
+                    raise self._deadline_error(shown) from None
                 problem = f"{type(exc).__name__}: {exc}"
             else:
+                call = _Call(self, response, deadline, shown)
                 if response.status_code < 400:
-                    if not stream:
-                        try:
-                            response.read()
-                        except httpx.TransportError as exc:
-                            response.close()
-                            raise LLMError(self._redact(f"ollama: reading the answer failed: {exc} ({shown})")) from None
-                    return _Closing(response)
-                try:
-                    body = response.read().decode("utf-8", "replace")[:300].strip()
-                finally:
-                    response.close()
+                    return call
+                with call:
+                    body = self._redact_then_cut(call.read(_ERROR_BODY_BYTES, truncate=True).decode("utf-8", "replace"))
                 problem = f"HTTP {response.status_code}: {body}"
                 if response.status_code not in RETRY_STATUSES:
                     raise LLMError(self._redact(f"ollama: {problem} ({shown})"))
@@ -262,44 +297,115 @@ class OllamaClient:
                     raise LLMError(self._redact(f"ollama: server asked to wait {wait:.0f} s; {problem} ({shown})"))
             if attempt == self.http_retries:
                 break
-            wait = wait if wait is not None else self.backoff_s * 2**attempt
+            # The backoff is a floor: Retry-After 0 (or a past date) does not make retries immediate.
+            backoff = self.backoff_s * 2**attempt
+            wait = backoff if wait is None else max(wait, backoff)
+            if time.monotonic() + wait >= deadline:
+                raise self._deadline_error(shown, f" (a retry in {wait:.1f} s would pass it); last error: {problem}")
             self._log(self._redact(f"ollama: {problem}; retry {attempt + 1}/{self.http_retries} in {wait:.1f}s"))
             self._sleep(wait)
         raise LLMError(self._redact(f"ollama: failed after {self.http_retries + 1} attempts; last error: {problem} ({shown})"))
 
-    def _json(self, response: httpx.Response) -> Any:
+    def _json(self, call: _Call) -> Any:
+        content = call.read(self.max_response_bytes)
         try:
-            return response.json()
+            return json.loads(content)
         except ValueError as exc:
-            raise LLMError(self._redact(f"ollama: answer is not JSON: {exc} ({self._shown(response.request.url.path)})")) from None
+            raise LLMError(self._redact(f"ollama: answer is not JSON: {exc} ({call.shown})")) from None
 
-    def _ndjson(self, response: httpx.Response) -> Iterator[dict]:
+    def _ndjson(self, call: _Call) -> Iterator[dict]:
+        pending = b""
+        for chunk in call.chunks(self.max_response_bytes):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                chunk_doc = self._ndjson_line(line, call.shown)
+                if chunk_doc is not None:
+                    yield chunk_doc
+        chunk_doc = self._ndjson_line(pending, call.shown)
+        if chunk_doc is not None:
+            yield chunk_doc
+
+    def _ndjson_line(self, line: bytes, shown: str) -> dict | None:
+        if not line.strip():
+            return None
         try:
-            for line in response.iter_lines():
-                if not line.strip():
-                    continue
-                try:
-                    chunk = json.loads(line)
-                except ValueError as exc:
-                    raise LLMError(self._redact(f"ollama: stream line is not JSON: {exc} ({self._shown(response.request.url.path)})")) from None
-                if isinstance(chunk, dict) and chunk.get("error"):
-                    raise LLMError(self._redact(f"ollama: error in stream: {str(chunk['error'])[:300]}"))
+            chunk = json.loads(line)
+        except ValueError as exc:
+            raise LLMError(self._redact(f"ollama: stream line is not JSON: {exc} ({shown})")) from None
+        if isinstance(chunk, dict) and chunk.get("error"):
+            raise LLMError(f"ollama: error in stream: {self._redact_then_cut(chunk['error'])}")
+        return chunk
+
+
+class _Call:
+    """A response being read under the call's bounds: at most a given number of (decoded) bytes,
+    and nothing past the deadline. A watchdog shuts the socket down at the deadline, so that a
+    read blocked on a server that drips or stalls returns then (httpx's timeout is per read).
+    Use with `with`: leaving closes the response and disarms the watchdog."""
+
+    def __init__(self, client: OllamaClient, response: httpx.Response, deadline: float, shown: str):
+        self.client, self.response, self.deadline, self.shown = client, response, deadline, shown
+        self.fired = False
+        self._lock = threading.Lock()
+        self._done = False
+        self._timer: threading.Timer | None = None
+        stream = response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        left = deadline - time.monotonic()
+        if isinstance(sock, socket.socket) and math.isfinite(left):
+            self._timer = threading.Timer(max(0.0, left), self._fire, args=(sock,))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self, sock: socket.socket) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            try:
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's, also under TLS
+            except OSError:
+                pass
+
+    def chunks(self, cap: int, *, truncate: bool = False) -> Iterator[bytes]:
+        """The decoded body in pieces; past `cap` bytes an LLMError naming the cap (or, with
+        `truncate`, the end of the body), past the deadline an LLMError naming the deadline."""
+        total = 0
+        try:
+            for chunk in self.response.iter_bytes():
+                if time.monotonic() >= self.deadline:
+                    raise self.client._deadline_error(self.shown, f" (after {total} bytes of the answer)")
+                if total + len(chunk) > cap:
+                    if truncate:
+                        yield chunk[: cap - total]
+                        return
+                    raise LLMError(self.client._redact(
+                        f"ollama: answer larger than the cap of {cap} bytes (max_response_bytes); stopped reading "
+                        f"after {total + len(chunk)} bytes ({self.shown})"))
+                total += len(chunk)
                 yield chunk
-        except httpx.TransportError as exc:
-            raise LLMError(self._redact(f"ollama: stream broke off: {type(exc).__name__}: {exc}")) from None
+        except httpx.HTTPError as exc:  # a transport error, or a decoding error of a broken body
+            if self.fired or time.monotonic() >= self.deadline:
+                raise self.client._deadline_error(self.shown, f" (after {total} bytes of the answer)") from None
+            raise LLMError(self.client._redact(f"ollama: stream broke off: {type(exc).__name__}: {exc} "
+                                               f"({self.shown})")) from None
 
+    def read(self, cap: int, *, truncate: bool = False) -> bytes:
+        return b"".join(self.chunks(cap, truncate=truncate))
 
-class _Closing:
-    """`with` support for a streamed httpx response."""
+    def close(self) -> None:
+        with self._lock:
+            self._done = True
+        if self._timer is not None:
+            self._timer.cancel()
+        self.response.close()
 
-    def __init__(self, response: httpx.Response):
-        self.response = response
-
-    def __enter__(self) -> httpx.Response:
-        return self.response
+    def __enter__(self) -> _Call:
+        return self
 
     def __exit__(self, *exc) -> None:
-        self.response.close()
+        self.close()
 
 
 def _chat_result(chunks: list[Any], shown: str) -> ChatResult:
@@ -308,7 +414,7 @@ def _chat_result(chunks: list[Any], shown: str) -> ChatResult:
         raise LLMError(f"ollama: empty or malformed chat answer ({shown})")
     last = chunks[-1]
     if last.get("error"):
-        raise LLMError(redact(f"ollama: {str(last['error'])[:300]} ({shown})"))
+        raise LLMError(f"ollama: {redact_then_cut(last['error'])} ({redact(shown)})")
     if not last.get("done"):
         raise LLMError(f"ollama: chat answer ended before its final chunk (no done: true) ({shown})")
     parts = []
@@ -345,6 +451,10 @@ class LLMResource(dg.ConfigurableResource):
     temperature: float = 0.0
     seed: int | None = 42
     num_ctx: int | None = 8192
+    max_response_bytes: int = Field(default=MAX_RESPONSE_BYTES, description="Largest answer read (decoded bytes); "
+                                    "a larger one fails the call, naming the cap.")
+    total_timeout_s: float = Field(default=TOTAL_TIMEOUT_S, description="Deadline of one whole call (retries and "
+                                   "their waits included); `timeout_s` bounds each read.")
 
     @property
     def enabled(self) -> bool:
@@ -368,4 +478,5 @@ class LLMResource(dg.ConfigurableResource):
         return OllamaClient(
             self.url, self.model, timeout_s=self.timeout_s, connect_timeout_s=self.connect_timeout_s,
             http_retries=self.http_retries, options=options, transport=transport, log=log, sleep=sleep,
+            max_response_bytes=self.max_response_bytes, total_timeout_s=self.total_timeout_s,
         )

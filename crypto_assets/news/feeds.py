@@ -10,14 +10,35 @@ Every fetched feed ends in one `FeedResult` with a status:
 - ``failed``: the fetch itself failed (HTTP error, timeout, no replay recording).
 
 Each entry either becomes an article or is rejected with a reason (no http(s) link, no
-usable date, a date in the future). An entry without a usable date is never stamped "now".
+usable date, a date in the future, a link too long to be one). An entry without a usable date
+is never stamped "now".
+
+Summary: the first non-empty summary-like field of the item, read from the XML itself
+(`<description>`, `<dc:description>`, Atom `<summary>`, then `<content:encoded>`, Atom
+`<content>`, in document order). feedparser keeps only the LAST of the fields it maps to
+`summary`: CoinDesk's layout (a real `<description>` followed by an empty `<content:encoded/>`
+and an empty `<dc:description/>`) leaves it an empty string, and a `<media:description>` image
+caption can take the place of the summary. A document that is not well-formed XML (feedparser
+recovered it) is scanned leniently for the same fields; only when an entry cannot be matched to
+an item (by guid/id, link, or position) are feedparser's own fields used: its summary, then
+its content.
+
+Text caps: no field may make a record too big to store (MySQL refuses a packet over
+`max_allowed_packet`, a MEDIUMTEXT holds 16 MB): a title, summary or author list longer than
+`TEXT_CAPS` is cut there and the cut is reported (`FeedResult.truncated`, which the asset puts
+in `quarantine` and counts in its metadata); a link longer than `MAX_URL_CHARS` cannot be cut
+(it would point elsewhere) and rejects its entry. Quarantined records keep at most
+`_RECORD_TEXT_LIMIT` characters of each field.
 """
 
 from __future__ import annotations
 
 import calendar
+import html
 import re
+import urllib.parse
 import warnings
+import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -37,7 +58,11 @@ from crypto_assets.sources.client import SourceError, response_time
 FEEDS_FILE = "news_feeds.yaml"
 # A date this far after the response time is wrong (bad time zone, typo), not a scoop.
 FUTURE_TOLERANCE = timedelta(hours=1)
-_RECORD_TEXT_LIMIT = 1000  # characters of a rejected entry's text kept in the quarantine
+_RECORD_TEXT_LIMIT = 1000  # characters of each field of a rejected entry kept in the quarantine
+# Longest text kept per article field (characters, after HTML is stripped); see the module docstring.
+# Real headlines are < 300 characters, RSS descriptions and Guardian trail texts < 2,000.
+TEXT_CAPS = {"title": 1_000, "summary": 10_000, "authors": 1_000}
+MAX_URL_CHARS = 4_096  # a longer link is not a link to an article: the entry is rejected
 
 
 @dataclass(frozen=True)
@@ -87,6 +112,23 @@ class Rejected:
     at: datetime | None = None
 
 
+def cap_fields(row: dict, caps: dict[str, int]) -> dict[str, int]:
+    """Cut each string field of `row` named in `caps` to its cap, in place; returns
+    {field: original length} of the fields that were cut (empty when none was)."""
+    cut = {}
+    for name, cap in caps.items():
+        value = row.get(name)
+        if isinstance(value, str) and len(value) > cap:
+            cut[name] = len(value)
+            row[name] = value[:cap]
+    return cut
+
+
+def truncation_reason(fields: dict[str, int], caps: dict[str, int]) -> str:
+    """The quarantine reason of a cut record: stable per set of fields, so it groups."""
+    return "text truncated: " + ", ".join(f"{name} over {caps[name]} characters" for name in sorted(fields))
+
+
 @dataclass
 class FeedResult:
     """What one source (a feed, or the Guardian API) gave in one run."""
@@ -99,6 +141,21 @@ class FeedResult:
     articles: list[dict] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     encoding: str | None = None
+    # Articles kept with a field cut to TEXT_CAPS: reason, record (lengths, key) and key, as a
+    # Rejected; the article itself is in `articles`.
+    truncated: list[Rejected] = field(default_factory=list)
+
+    def add_article(self, article: dict) -> None:
+        """Keep `article` with its text cut to TEXT_CAPS, noting any cut in `truncated`."""
+        cut = cap_fields(article, TEXT_CAPS)
+        if cut:
+            record = {"article_id": article["article_id"], "feed": article.get("feed"), "url": article.get("url"),
+                      "title": (article.get("title") or "")[:200],
+                      **{f"{name}_chars": n for name, n in cut.items()},
+                      **{f"{name}_kept_chars": TEXT_CAPS[name] for name in cut}}
+            self.truncated.append(Rejected(truncation_reason(cut, TEXT_CAPS), record,
+                                           f"{article.get('feed')}|{article.get('url')}", article.get("published_at")))
+        self.articles.append(article)
 
     @property
     def usable(self) -> bool:
@@ -108,6 +165,8 @@ class FeedResult:
     def summary(self) -> dict:
         out = {"status": self.status, "entries": self.entries, "articles": len(self.articles),
                "rejected": len(self.rejected)}
+        if self.truncated:
+            out["truncated"] = len(self.truncated)
         if self.problem:
             out["problem"] = self.problem
         return out
@@ -150,14 +209,157 @@ def _entry_link(entry) -> str | None:
     return None
 
 
-def _entry_record(feed: Feed, entry) -> dict:
+def _entry_record(feed: Feed, entry, summary: str | None = None) -> dict:
     record = {"feed": feed.id, "feed_url": feed.url}
     for key in ("id", "title", "link", "published", "updated", "author"):
         if _raw(entry, key):
-            record[key] = str(_raw(entry, key))
-    if entry.get("summary"):
-        record["summary"] = str(entry.get("summary"))[:_RECORD_TEXT_LIMIT]
+            record[key] = str(_raw(entry, key))[:_RECORD_TEXT_LIMIT]
+    if summary:
+        record["summary"] = str(summary)[:_RECORD_TEXT_LIMIT]
     return record
+
+
+# Namespaces of the summary-like elements (see the module docstring).
+_RSS1 = "http://purl.org/rss/1.0/"
+_ATOM = "http://www.w3.org/2005/Atom"
+_ATOM03 = "http://purl.org/atom/ns#"
+_DC = "http://purl.org/dc/elements/1.1/"
+_CONTENT = "http://purl.org/rss/1.0/modules/content/"
+_ITEM_TAGS = {"item", f"{{{_RSS1}}}item", f"{{{_ATOM}}}entry", f"{{{_ATOM03}}}entry"}
+_SUMMARY_TAGS = ("description", f"{{{_RSS1}}}description", f"{{{_DC}}}description", f"{{{_ATOM}}}summary",
+                 f"{{{_ATOM03}}}summary")
+_CONTENT_TAGS = (f"{{{_CONTENT}}}encoded", f"{{{_ATOM}}}content", f"{{{_ATOM03}}}content")
+_ID_TAGS = ("guid", "link", f"{{{_RSS1}}}link", f"{{{_ATOM}}}id", f"{{{_ATOM03}}}id")
+_LINK_TAGS = (f"{{{_ATOM}}}link", f"{{{_ATOM03}}}link")
+
+
+@dataclass
+class _RawItem:
+    keys: set[str]
+    summary: str | None  # the first non-empty summary-like text; None when the item has none
+
+
+# C1 control characters that are really windows-1252 punctuation (a "don\x92t"), mapped as
+# feedparser maps them.
+_CP1252 = {code: bytes([code]).decode("cp1252") for code in range(0x80, 0xA0)
+           if code not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)}  # undefined in windows-1252
+
+
+def _as_feedparser_decodes(text: str, encoding: str | None) -> str:
+    """The repairs feedparser applies to every text: UTF-8 read as Latin-1 and re-encoded (a
+    'â€¦' for '…') when the document is UTF-8, and C1 controls as windows-1252."""
+    if (encoding or "").lower() in ("utf-8", "utf-8_invalid_python_3"):
+        try:
+            text = text.encode("iso-8859-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
+    return text.translate(_CP1252)
+
+
+def _element_text(element: ET.Element, encoding: str | None) -> str | None:
+    return html_to_text(_as_feedparser_decodes("".join(element.itertext()), encoding))
+
+
+def _raw_items(content: bytes, encoding: str | None, base_url: str) -> list[_RawItem] | None:
+    """Each item/entry of the document, in document order: read as XML when it is well-formed,
+    else scanned leniently (`_scanned_items`); None when neither finds an item."""
+    try:
+        text = content.decode(encoding) if encoding else content
+        if isinstance(text, str):
+            text = text.lstrip("\ufeff")
+        root = ET.fromstring(text)
+    except (ET.ParseError, LookupError, UnicodeError, ValueError):
+        return _scanned_items(content, encoding, base_url)
+    items = []
+    for element in root.iter():
+        if element.tag not in _ITEM_TAGS:
+            continue
+        keys: set[str] = set()
+        found: dict[str, list[str]] = {"summary": [], "content": []}
+        for child in element:
+            if child.tag in _ID_TAGS and child.text and child.text.strip():
+                keys.add(urllib.parse.urljoin(base_url, child.text.strip()))
+                keys.add(child.text.strip())
+            elif child.tag in _LINK_TAGS and child.get("href"):
+                keys.add(urllib.parse.urljoin(base_url, child.get("href").strip()))
+            elif child.tag in _SUMMARY_TAGS or child.tag in _CONTENT_TAGS:
+                value = _element_text(child, encoding)
+                if value:
+                    found["summary" if child.tag in _SUMMARY_TAGS else "content"].append(value)
+        summary = next(iter(found["summary"] + found["content"]), None)
+        items.append(_RawItem(keys, summary))
+    return items
+
+
+# The lenient scan of a document that is not well-formed XML (a bare '&', a bad byte: feedparser
+# recovered it): items and their fields by tag name as written. Prefixes are the conventional
+# ones (`dc:`, `content:`); `media:description` (an image caption) is not a summary, and a
+# `<media:content>` block is skipped whole.
+_SCAN_ITEM = re.compile(r"<(item|entry)\b[^>]*>(.*?)</\1\s*>", re.S | re.I)
+_SCAN_FIELD = re.compile(r"<(?P<tag>[\w.-]+(?::[\w.-]+)?)\b(?P<attrs>[^>]*?)(?:/>|>(?P<body>.*?)</(?P=tag)\s*>)", re.S)
+_SCAN_SUMMARY = {"description", "dc:description", "summary", "atom:summary", "rss:description"}
+_SCAN_CONTENT = {"content:encoded", "content", "atom:content"}
+_SCAN_ID = {"guid", "link", "id", "atom:id"}
+_CDATA = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.S)
+
+
+def _scanned_text(body: str, encoding: str | None) -> str | None:
+    parts, at = [], 0
+    for match in _CDATA.finditer(body):  # CDATA is literal; the rest is XML-escaped
+        parts += [html.unescape(body[at:match.start()]), match.group(1)]
+        at = match.end()
+    parts.append(html.unescape(body[at:]))
+    return html_to_text(_as_feedparser_decodes("".join(parts), encoding))
+
+
+def _scanned_items(content: bytes, encoding: str | None, base_url: str) -> list[_RawItem] | None:
+    try:
+        text = content.decode(encoding or "utf-8", errors="replace")
+    except LookupError:
+        text = content.decode("utf-8", errors="replace")
+    items = []
+    for item in _SCAN_ITEM.finditer(text):
+        keys: set[str] = set()
+        found: dict[str, list[str]] = {"summary": [], "content": []}
+        for field_match in _SCAN_FIELD.finditer(item.group(2)):
+            tag, body = field_match["tag"].lower(), field_match["body"]
+            if tag in _SCAN_ID and body and body.strip():
+                value = _scanned_text(body, encoding) or ""
+                keys |= {value, urllib.parse.urljoin(base_url, value)}
+            elif tag in ("link", "atom:link"):
+                href = re.search(r"""href\s*=\s*["']([^"']+)""", field_match["attrs"])
+                if href:
+                    keys.add(urllib.parse.urljoin(base_url, html.unescape(href.group(1)).strip()))
+            elif body and (tag in _SCAN_SUMMARY or tag in _SCAN_CONTENT):
+                value = _scanned_text(body, encoding)
+                if value:
+                    found["summary" if tag in _SCAN_SUMMARY else "content"].append(value)
+        items.append(_RawItem(keys - {""}, next(iter(found["summary"] + found["content"]), None)))
+    return items or None
+
+
+def _matching_item(entry, index: int, items: list[_RawItem], count: int) -> _RawItem | None:
+    """The raw item of a feedparser entry: by guid/id or link, else by position when both
+    sides list the same number of items."""
+    keys = [entry.get("id"), entry.get("link"), *(l.get("href") for l in entry.get("links", []))]
+    for key in keys:
+        if key:
+            for item in items:
+                if key in item.keys:
+                    return item
+    return items[index] if len(items) == count else None
+
+
+def entry_summary(entry, raw: _RawItem | None) -> str | None:
+    """The summary text of an entry (see the module docstring), HTML stripped."""
+    if raw is not None:
+        return raw.summary
+    candidates = [entry.get("summary"), *(c.get("value") for c in entry.get("content", []) if isinstance(c, dict))]
+    for value in candidates:
+        text = html_to_text(value) if isinstance(value, str) else None
+        if text:
+            return text
+    return None
 
 
 def _authors(entry) -> str:
@@ -229,13 +431,19 @@ def parse_feed(feed: Feed, content: bytes, *, content_type: str | None = None,
     headers = {"content-type": xml_content_type(content_type), "content-location": feed.url}
     parsed = feedparser.parse(content, response_headers=headers)
     result = FeedResult(feed.id, feed.name, "ok", entries=len(parsed.entries), encoding=parsed.get("encoding"))
+    raw_items = _raw_items(content, parsed.get("encoding"), feed.url) if parsed.entries else None
     linked = 0
-    for entry in parsed.entries:
-        record = _entry_record(feed, entry)
+    for index, entry in enumerate(parsed.entries):
+        raw = _matching_item(entry, index, raw_items, len(parsed.entries)) if raw_items else None
+        summary = entry_summary(entry, raw)
+        record = _entry_record(feed, entry, summary)
         link = _entry_link(entry)
-        key = f"{feed.id}|{entry.get('link') or entry.get('id') or entry.get('title') or ''}"
+        key = f"{feed.id}|{entry.get('link') or entry.get('id') or entry.get('title') or ''}"[:_RECORD_TEXT_LIMIT]
         if link is None:
             result.rejected.append(Rejected("entry without an http(s) link", record, key))
+            continue
+        if len(link) > MAX_URL_CHARS:
+            result.rejected.append(Rejected(f"link longer than {MAX_URL_CHARS} characters", record, key))
             continue
         linked += 1
         published, field_name, why = _entry_time(entry)
@@ -247,12 +455,12 @@ def parse_feed(feed: Feed, content: bytes, *, content_type: str | None = None,
                 Rejected(f"published in the future ({published.isoformat()} > response time)", record, key, published)
             )
             continue
-        result.articles.append(
+        result.add_article(
             {
                 "article_id": article_id(link),
                 "published_at": published,
                 "title": html_to_text(entry.get("title")),
-                "summary": html_to_text(entry.get("summary")),
+                "summary": summary,
                 "url": link,
                 "publisher": feed.name,
                 "feed": feed.id,

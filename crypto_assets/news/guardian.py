@@ -3,6 +3,9 @@
 Unlike feeds, the API can be queried by date, so a backfill of any past hour finds its
 articles: `from-date`/`to-date` select the days of the run's window, and the parser keeps
 what falls inside the window itself.
+
+Text caps are those of feeds (`TEXT_CAPS`, `MAX_URL_CHARS`): an item with a 17 MB title or
+trail text lands cut, with the cut reported; it never fails the partition.
 """
 
 from __future__ import annotations
@@ -13,7 +16,15 @@ import pandas as pd
 from pydantic import Field
 
 from crypto_assets.news.canonical import article_id, canonical_url
-from crypto_assets.news.feeds import FeedResult, Rejected, failed, guardian_settings, html_to_text
+from crypto_assets.news.feeds import (
+    _RECORD_TEXT_LIMIT,
+    MAX_URL_CHARS,
+    FeedResult,
+    Rejected,
+    failed,
+    guardian_settings,
+    html_to_text,
+)
 from crypto_assets.sources.catalog import HttpSource
 from crypto_assets.sources.client import SourceError
 from crypto_assets.warehouse.store import to_utc
@@ -45,23 +56,29 @@ def _authors(item: dict) -> str:
     return "|".join(dict.fromkeys(names))
 
 
-def parse_guardian(payload) -> tuple[list[dict], list[Rejected], dict]:
+def parse_guardian(payload, *, result: FeedResult | None = None) -> tuple[list[dict], list[Rejected], dict]:
     """A /search (or single-item) response -> (articles, rejected items, paging info).
 
-    Raises `GuardianError` for an error response.
+    Articles are cut to the feeds' TEXT_CAPS; with `result`, the articles are also added to it
+    (`FeedResult.add_article`, which notes every cut). Raises `GuardianError` for an error response.
     """
     response = _response(payload)
     items = response.get("results")
     if items is None:
         items = [response["content"]] if isinstance(response.get("content"), dict) else []
     articles, rejected = [], []
+    collector = result if result is not None else FeedResult(FEED_ID, PUBLISHER, "ok")
     for item in items:
-        record = {k: item.get(k) for k in ("id", "webTitle", "webUrl", "webPublicationDate") if item.get(k)}
-        key = f"{FEED_ID}|{item.get('id') or item.get('webUrl') or ''}"
+        record = {k: str(item.get(k))[:_RECORD_TEXT_LIMIT]
+                  for k in ("id", "webTitle", "webUrl", "webPublicationDate") if item.get(k)}
+        key = f"{FEED_ID}|{item.get('id') or item.get('webUrl') or ''}"[:_RECORD_TEXT_LIMIT]
         try:
             url = canonical_url(item.get("webUrl") or "")
         except ValueError:
             rejected.append(Rejected("entry without an http(s) link", record, key))
+            continue
+        if len(url) > MAX_URL_CHARS:
+            rejected.append(Rejected(f"link longer than {MAX_URL_CHARS} characters", record, key))
             continue
         raw_date = item.get("webPublicationDate")
         # The API gives ISO 8601; anything else is refused, not guessed (10/09 is not a date).
@@ -71,7 +88,7 @@ def parse_guardian(payload) -> tuple[list[dict], list[Rejected], dict]:
             rejected.append(Rejected(reason, record, key))
             continue
         fields = item.get("fields") or {}
-        articles.append(
+        article = (
             {
                 "article_id": article_id(url),
                 "published_at": published.to_pydatetime(),
@@ -84,6 +101,8 @@ def parse_guardian(payload) -> tuple[list[dict], list[Rejected], dict]:
                 "published_field": "webPublicationDate",
             }
         )
+        collector.add_article(article)  # cut to TEXT_CAPS, the cut noted
+        articles.append(article)
     paging = {k: response.get(k) for k in ("total", "pages", "currentPage", "pageSize")}
     return articles, rejected, paging
 
@@ -124,15 +143,18 @@ class GuardianContent(HttpSource):
         page = 1
         while True:
             try:
-                articles, rejected, paging = parse_guardian(self.client.get_json("/search", {**params, "page": page}))
+                articles, rejected, paging = parse_guardian(self.client.get_json("/search", {**params, "page": page}),
+                                                            result=result)
             except (SourceError, GuardianError) as exc:
+                # A GuardianError quotes the API's own message, which may echo the key: redacted
+                # (and cut) like every client message before it reaches metadata.
+                problem = self.client.redact_then_cut(exc, 1000)
                 if page == 1:
-                    return failed(FEED_ID, PUBLISHER, str(exc))
-                result.status, result.problem = "recovered", f"stopped at page {page}: {exc}"
+                    return failed(FEED_ID, PUBLISHER, problem)
+                result.status, result.problem = "recovered", f"stopped at page {page}: {problem}"
                 break
             result.entries += len(articles) + len(rejected)
-            result.articles.extend(articles)
-            result.rejected.extend(rejected)
+            result.rejected.extend(rejected)  # the articles are in `result` already (add_article)
             pages = int(paging.get("pages") or 1)
             got = len(articles) + len(rejected)
             if page >= pages or got < self.page_size:

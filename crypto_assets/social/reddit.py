@@ -6,6 +6,13 @@ source uses). So praw itself authenticates, pages and parses the recorded listin
 `Submission` objects, exactly as live: the parser sees the same objects in both modes.
 `post_row` also accepts a listing child's plain `data` dict, whose keys are the attributes
 praw sets on a Submission.
+
+Text caps (`TEXT_CAPS`, as for news): no post can make a row too big to store or too long for
+its column. A longer field is cut, the post lands, and the cut is noted
+(`SubredditResult.truncated`: the asset puts it in `quarantine` and counts it in metadata).
+Reddit's own limits are 300 characters for a title and 40,000 for a self post's body, so only
+a broken or hostile listing is ever cut. A rejected submission's quarantine record keeps at most
+`_RECORD_TEXT_LIMIT` characters of each attribute.
 """
 
 from __future__ import annotations
@@ -24,9 +31,11 @@ import yaml
 from pydantic import Field, PrivateAttr
 from requests.adapters import BaseAdapter
 
+from crypto_assets.news.feeds import cap_fields, truncation_reason
 from crypto_assets.paths import RESOURCES_DIR
-from crypto_assets.sources.client import MissingCredentialsError
+from crypto_assets.sources.client import MissingCredentialsError, redact_then_cut
 from crypto_assets.sources.replay import replay_transport
+from crypto_assets.warehouse.schema import STR_MAX_CHARS
 from crypto_assets.warehouse.store import to_utc
 from crypto_assets.sources.requests_bridge import requests_response
 
@@ -41,6 +50,11 @@ CREDENTIAL_ENV = {
 }
 REDDIT_URL = "https://www.reddit.com"
 MAX_LIMIT = 1000  # Reddit lists at most ~1000 items per listing
+# Longest value kept per `social_posts` field (characters); `author` and `subreddit` are `str`
+# columns (191 characters on every backend).
+TEXT_CAPS = {"title": 1_000, "selftext": 40_000, "url": 4_096, "permalink": 4_096, "author": STR_MAX_CHARS,
+             "subreddit": STR_MAX_CHARS}
+_RECORD_TEXT_LIMIT = 1000
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,8 @@ def post_row(data: dict) -> dict:
     fullname = data.get("name") or (f"t3_{data['id']}" if data.get("id") else None)
     if not fullname:
         raise ValueError("submission without id")
+    if len(str(fullname)) > STR_MAX_CHARS:  # the table's key: cannot be cut, and would fail the write
+        raise ValueError(f"submission id longer than {STR_MAX_CHARS} characters")
     created = data.get("created_utc")
     if not isinstance(created, (int, float)) or isinstance(created, bool):
         raise ValueError(f"submission {fullname} without a usable created_utc: {created!r}")
@@ -149,6 +165,7 @@ class SubredditResult:
     posts: list[dict] = field(default_factory=list)
     rejected: list[tuple[str, dict]] = field(default_factory=list)
     listed: int = 0
+    truncated: list[tuple[str, dict]] = field(default_factory=list)  # (reason, record) of posts kept cut
 
 
 class RedditSource(dg.ConfigurableResource):
@@ -214,13 +231,25 @@ class RedditSource(dg.ConfigurableResource):
                 try:
                     row = post_row(data)
                 except ValueError as exc:
-                    result.rejected.append((str(exc), {k: str(v) for k, v in data.items() if not k.startswith("_")}))
+                    result.rejected.append((str(exc)[:_RECORD_TEXT_LIMIT], {
+                        k: str(v)[:_RECORD_TEXT_LIMIT] for k, v in data.items() if not k.startswith("_")}))
                     continue
                 if row["published_at"] < start:
                     break
                 if row["published_at"] < end:
+                    cut = cap_fields(row, TEXT_CAPS)
+                    if cut:
+                        result.truncated.append((truncation_reason(cut, TEXT_CAPS), {
+                            "post_id": row["post_id"], "subreddit": row["subreddit"],
+                            "published_at": row["published_at"],
+                            "title": (row.get("title") or "")[:200],
+                            **{f"{name}_chars": n for name, n in cut.items()},
+                            **{f"{name}_kept_chars": TEXT_CAPS[name] for name in cut}}))
                     result.posts.append(row)
         except (prawcore.PrawcoreException, praw.exceptions.PRAWException) as exc:
             result.status = "failed"
-            result.problem = f"r/{spec.name}: {type(exc).__name__}: {exc}"
+            # the app's id and secret never reach the metadata, even if an error quotes them
+            secrets = [getattr(self, k) or os.environ.get(CREDENTIAL_ENV[k]) for k in ("client_id", "client_secret")]
+            result.problem = redact_then_cut(f"r/{spec.name}: {type(exc).__name__}: {exc}",
+                                             [s for s in secrets if s], 1000)
         return result

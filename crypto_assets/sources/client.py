@@ -1,7 +1,8 @@
 """The one HTTP client every source goes through.
 
 Timeouts, retries with exponential backoff on 429/5xx and transport errors (honouring
-`Retry-After` up to `retry_after_max_s`), a per-source request budget (minimum spacing, a cap
+`Retry-After` up to `retry_after_max_s`; the backoff is a floor, so a `Retry-After` of 0, -5 or
+a past date does not make the retries a burst), a per-source request budget (minimum spacing, a cap
 on requests and on retry waiting per run), and errors that name the source and the URL but
 never the API key. Live and replay mode differ only in the `httpx` transport, so the parsing
 code is the same in both.
@@ -11,6 +12,12 @@ assets copy into Dagster metadata) goes through one `redact` step that replaces 
 secret value (the configured key, the value of the source's key variable, any `secrets=`
 given), raw or URL-encoded, by `***`. A provider that echoes the key in its error body, or a
 URL carrying it, never shows it. The same values are scrubbed from httpx's own request log.
+
+A text that is shortened (an error body kept to 300 characters, a metadata value) goes through
+`redact_then_cut(text, secrets, limit)`: secrets are blanked BEFORE the cut, so a key cut in half
+cannot escape recognition. `redact` also blanks any piece of at least `PARTIAL_SECRET_CHARS` (8)
+characters that starts or ends a secret (its first or last 8+ characters, raw or URL-encoded):
+what is left of a key that someone else's cut (`text[:300]`) split in two.
 """
 
 from __future__ import annotations
@@ -114,30 +121,69 @@ def response_time(response: httpx.Response) -> datetime:
 
 REDACTED = "***"
 _MIN_SECRET_CHARS = 4  # shorter "keys" would turn every message into asterisks; none is that short
+# A piece of a secret this long that begins or ends it is blanked too (what a cut leaves of a key).
+PARTIAL_SECRET_CHARS = 8
+# Default length `redact_then_cut` keeps (an error body in a message).
+ERROR_TEXT_CHARS = 300
 _known_secrets: dict[str, re.Pattern] = {}
+
+
+def _char_forms(char: str) -> str:
+    # raw, percent-encoded as `quote` does it, and percent-encoded even where `quote` would not
+    # ('-' as %2D is legal too)
+    forms = {re.escape(char), re.escape(urllib.parse.quote(char, safe="")),
+             re.escape("".join(f"%{b:02X}" for b in char.encode("utf-8")))}
+    if char == " ":
+        forms.add(r"\+")
+    return "(?:" + "|".join(sorted(forms)) + ")"
 
 
 def _pattern(secret: str) -> re.Pattern:
     """Matches a secret as it may appear in text: raw, or with any of its characters
-    percent-encoded (query strings, paths) or a space as '+'."""
-    parts = []
-    for char in secret:
-        forms = {re.escape(char), re.escape(urllib.parse.quote(char, safe=""))}
-        if char == " ":
-            forms.add(r"\+")
-        parts.append("(?:" + "|".join(sorted(forms)) + ")")
-    return re.compile("".join(parts), re.IGNORECASE)  # %2f and %2F alike
+    percent-encoded (query strings, paths) or a space as '+'. A secret of PARTIAL_SECRET_CHARS
+    or more also matches any piece of it at least that long which begins it (a key cut at the
+    end of a shortened text) or ends it (a key cut at the start)."""
+    chars = [_char_forms(c) for c in secret]
+    whole = "".join(chars)
+    n = PARTIAL_SECRET_CHARS
+    if len(secret) <= n:
+        return re.compile(whole, re.IGNORECASE)  # %2f and %2F alike
+    # Longest first: the whole secret, then its prefixes (greedy nested optionals), then suffixes.
+    prefix = "".join(chars[:n]) + "".join("(?:" + c for c in chars[n:]) + ")?" * (len(chars) - n)
+    suffixes = ["".join(chars[i:]) for i in range(1, len(chars) - n + 1)]
+    return re.compile("|".join([whole, prefix, *suffixes]), re.IGNORECASE)
 
 
-def redact(text: str, secrets: Iterable[str] | None = None) -> str:
-    """`text` with every known secret (registered by a client, or given) replaced by `***`."""
+def _patterns(secrets: Iterable[str] | None) -> dict[str, re.Pattern]:
     patterns = dict(_known_secrets)
     for secret in secrets or ():
         if secret and len(secret) >= _MIN_SECRET_CHARS and secret not in patterns:
             patterns[secret] = _pattern(secret)
+    return patterns
+
+
+def redact(text: str, secrets: Iterable[str] | None = None) -> str:
+    """`text` with every known secret (registered by a client, or given) replaced by `***`,
+    and any piece of PARTIAL_SECRET_CHARS+ characters that begins or ends one."""
+    patterns = _patterns(secrets)
     for secret in sorted(patterns, key=len, reverse=True):
         text = patterns[secret].sub(REDACTED, text)
     return text
+
+
+def redact_then_cut(text: object, secrets: Iterable[str] | None = None, limit: int = ERROR_TEXT_CHARS) -> str:
+    """`text` (str() of it) without any secret, then cut to `limit` characters and stripped.
+
+    The ONE way to shorten a text that may carry a key (a provider's error body, an exception
+    text headed for a log line or Dagster metadata): redacting after a cut would miss a key cut
+    in half. Only the head that can reach the result is redacted (a secret, even URL-encoded,
+    that overlaps the first `limit` characters lies wholly within it), so a 17 MB body costs
+    no more than a short one; what the cut leaves of a secret at the end is blanked too."""
+    text = str(text)
+    secrets = tuple(s for s in (secrets or ()) if s)
+    longest = max((len(s) for s in (*_known_secrets, *secrets)), default=0)
+    head = text[: limit + 12 * longest]  # a character's longest form: 4 UTF-8 bytes as '%XX' each
+    return redact(redact(head, secrets)[:limit], secrets).strip()
 
 
 def register_secret(secret: str | None) -> None:
@@ -218,6 +264,11 @@ class SourceClient:
         """`text` without any secret this client knows of (see the module docstring)."""
         return redact(text, self._secrets)
 
+    def redact_then_cut(self, text: object, limit: int = ERROR_TEXT_CHARS) -> str:
+        """`text` without this client's secrets, then cut to `limit` characters (see the module
+        function of the same name)."""
+        return redact_then_cut(text, self._secrets, limit)
+
     def error(self, url: str, message: str, status: int | None = None, kind: type[SourceError] | None = None):
         """A SourceError (or `kind`) whose every part has been redacted. Parsers that fail on a
         payload should raise through this too."""
@@ -250,13 +301,13 @@ class SourceClient:
                 if response.status_code < 400:
                     self.last_response_at = response_time(response)
                     return response
-                body = response.text[:300].strip()
+                body = self.redact_then_cut(response.text)
                 last_problem = f"HTTP {response.status_code} {response.reason_phrase}: {body}"
                 if response.status_code not in RETRY_STATUSES:
                     raise self.error(shown, last_problem, status=response.status_code)
                 wait = retry_after_seconds(response.headers.get("Retry-After"))
                 if wait is not None and not wait <= self.spec.retry_after_max_s:
-                    asked = response.headers.get("Retry-After", "").strip()[:60]
+                    asked = self.redact_then_cut(response.headers.get("Retry-After", ""), 60)
                     raise self.error(
                         shown,
                         f"the server asked to wait {_seconds(wait)} before retrying (Retry-After: {asked}), more "
@@ -266,9 +317,12 @@ class SourceClient:
                     )
             if attempt == attempts - 1:
                 break
-            if wait is None:
-                backoff = min(self.spec.backoff_max_s, self.spec.backoff_base_s * 2**attempt)
-                wait = backoff * (0.5 + random.random() / 2)  # jitter: retries of parallel runs spread out
+            # The backoff is a floor: a Retry-After of 0, -5 or a past date (read as 0) must not
+            # turn the retries into an immediate burst; a longer Retry-After (up to the cap
+            # checked above) is waited out in full.
+            backoff = min(self.spec.backoff_max_s, self.spec.backoff_base_s * 2**attempt)
+            backoff *= 0.5 + random.random() / 2  # jitter: retries of parallel runs spread out
+            wait = backoff if wait is None else max(wait, backoff)
             if self.retry_waited_s + wait > self.spec.retry_wait_budget_s:
                 raise self.error(
                     shown,

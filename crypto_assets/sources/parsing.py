@@ -78,7 +78,7 @@ def fetch_json(client: SourceClient, path: str, params: Mapping[str, Any] | None
         raise origin.error(f"response is not JSON: {exc}") from None
     kind, wanted = _KINDS[expect]
     if not isinstance(body, expect):
-        raise origin.error(f"expected {wanted}, got {_describe(body)}: {response.text[:120].strip()!r}")
+        raise origin.error(f"expected {wanted}, got {_describe(body)}: {client.redact_then_cut(response.text, 120)!r}")
     tagged = kind(body)
     tagged.origin = origin
     return tagged

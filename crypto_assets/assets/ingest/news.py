@@ -12,7 +12,7 @@ from crypto_assets.assets.ingest.rolling import (
     write_rejects,
 )
 from crypto_assets.news.collect import collect_articles
-from crypto_assets.news.feeds import FeedResult, RssFeeds, load_feed_catalog
+from crypto_assets.news.feeds import TEXT_CAPS, FeedResult, RssFeeds, load_feed_catalog
 from crypto_assets.news.guardian import GuardianContent
 from crypto_assets.news.mentions import MentionTagger, coin_universe_from_csv
 from crypto_assets.partitions import HOURLY
@@ -24,14 +24,37 @@ from crypto_assets.warehouse.store import utcnow
 ASSET = "news_articles"
 
 
-def _rejects(results: list[FeedResult], provenance: dict[str, str]) -> list[Rejects]:
+def _rejects(results: list[FeedResult], provenance: dict[str, str], landed: set[str]) -> list[Rejects]:
+    """Rejected entries, and the articles of `landed` (ids) whose text was cut to TEXT_CAPS: the
+    cut article is in the table, its quarantine row says what was cut and how long it was."""
     by_source: dict[str, Rejects] = {}
+    cut_seen: set[str] = set()  # an article listed by two feeds is noted once, like it lands once
     for result in results:
         source = provenance["guardian" if result.feed_id == "guardian" else "rss"]
         rejects = by_source.setdefault(source, Rejects(ASSET, source))
         for r in result.rejected:
             rejects.add(r.reason, r.record, key=r.key, at=r.at)
+        for r in result.truncated:
+            article = r.record.get("article_id")
+            if article in landed and article not in cut_seen:
+                cut_seen.add(article)
+                rejects.add(r.reason, r.record, key=r.key, at=r.at)
     return list(by_source.values())
+
+
+def _truncated(results: list[FeedResult], landed: set[str]) -> dict[str, int]:
+    """{field: articles of this run's window cut to its cap}."""
+    counts: dict[str, int] = {}
+    seen: set[str] = set()
+    for result in results:
+        for r in result.truncated:
+            article = r.record.get("article_id")
+            if article in landed and article not in seen:
+                seen.add(article)
+                for name in TEXT_CAPS:
+                    if f"{name}_chars" in r.record:
+                        counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 @dg.asset(
@@ -47,7 +70,8 @@ def _rejects(results: list[FeedResult], provenance: dict[str, str]) -> list[Reje
         "(tracking parameters stripped), tagged with the coins it mentions. A run merges what the sources "
         "list now with what its hours already hold, so late articles land in their own hour and articles "
         "that scrolled out of a feed stay. Broken feeds are reported in metadata; items without a usable "
-        "date go to `quarantine`."
+        "date go to `quarantine`. Text longer than its cap (title 1,000, summary 10,000, authors 1,000 "
+        "characters) is cut: the article lands, and the cut is counted in metadata and kept in `quarantine`."
     ),
 )
 def news_articles(
@@ -75,7 +99,9 @@ def news_articles(
     tagger = MentionTagger(coin_universe_from_csv())
     merged["symbols_mentioned"] = tagger.tag_frame(merged, ["title", "summary"])
 
-    rejects = _rejects(results, provenance)
+    landed = set(merged["article_id"])
+    rejects = _rejects(results, provenance, landed)
+    truncated = _truncated(results, landed)
     quarantined = write_rejects(warehouse.get(), ASSET, rejects, start, end)
     by_reason: dict[str, int] = {}
     for r in rejects:
@@ -104,6 +130,9 @@ def news_articles(
             "per_feed": json_metadata(per_feed),
             "rows_quarantined": quarantined,
             "quarantine_by_reason": json_metadata(by_reason),
+            "rows_truncated": len({r.record["article_id"] for res in results for r in res.truncated} & landed),
+            "truncated_by_field": json_metadata(truncated),
+            "text_caps": json_metadata(TEXT_CAPS),
             "rows_with_symbols": int(tagged.sum()),
             "requests_made": rss.client.requests_made + (guardian.client.requests_made if guardian.enabled else 0),
         }

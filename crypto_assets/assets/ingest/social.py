@@ -14,7 +14,7 @@ from crypto_assets.assets.ingest.rolling import (
 from crypto_assets.news.mentions import MentionTagger, coin_universe_from_csv
 from crypto_assets.partitions import HOURLY
 from crypto_assets.quality.quarantine import Rejects
-from crypto_assets.social.reddit import RedditSource, load_subreddits
+from crypto_assets.social.reddit import TEXT_CAPS, RedditSource, load_subreddits
 from crypto_assets.tables.social import SOCIAL_POSTS
 from crypto_assets.warehouse.resource import WarehouseResource
 from crypto_assets.warehouse.store import utcnow
@@ -34,7 +34,9 @@ _POST_COLUMNS = [c for c in SOCIAL_POSTS.column_names if c not in ("symbols_ment
         "Reddit submissions of the subreddits in resources/subreddits.yaml (praw, /new), partitioned by "
         "created hour (UTC) and tagged with the coins they mention. A run merges what the listings show "
         "now with what its hours already hold (posts that left the listing are kept; scores refresh while "
-        "listed). Needs REDDIT_CLIENT_ID, REDDIT_CLIENT_SECRET, REDDIT_USER_AGENT in live mode."
+        "listed). Text longer than its cap (title 1,000, selftext 40,000 characters, ...) is cut: the post "
+        "lands, and the cut is counted in metadata and kept in `quarantine`. Needs REDDIT_CLIENT_ID, "
+        "REDDIT_CLIENT_SECRET, REDDIT_USER_AGENT in live mode."
     ),
 )
 def social_posts(context: dg.AssetExecutionContext, reddit: RedditSource, warehouse: WarehouseResource) -> pd.DataFrame:
@@ -53,9 +55,19 @@ def social_posts(context: dg.AssetExecutionContext, reddit: RedditSource, wareho
     merged["symbols_mentioned"] = tagger.tag_frame(merged, ["title", "selftext"])
 
     rejects = Rejects(ASSET, reddit.provenance)
+    landed = set(merged["post_id"])
+    truncated: dict[str, int] = {}
+    cut_posts: set[str] = set()
     for r in results:
         for reason, record in r.rejected:
             rejects.add(reason, record, key=f"r/{r.subreddit}|{record.get('name') or record.get('id')}")
+        for reason, record in r.truncated:
+            if record["post_id"] in landed and record["post_id"] not in cut_posts:  # a cross-post: once
+                cut_posts.add(record["post_id"])
+                rejects.add(reason, record, key=f"r/{r.subreddit}|{record['post_id']}", at=record["published_at"])
+                for name in TEXT_CAPS:
+                    if f"{name}_chars" in record:
+                        truncated[name] = truncated.get(name, 0) + 1
     quarantined = write_rejects(warehouse.get(), ASSET, [rejects], start, end)
 
     failed = {r.subreddit: r.problem for r in results if r.status == "failed"}
@@ -74,6 +86,9 @@ def social_posts(context: dg.AssetExecutionContext, reddit: RedditSource, wareho
             ),
             "rows_quarantined": quarantined,
             "quarantine_by_reason": json_metadata(rejects.by_reason()),
+            "rows_truncated": len(cut_posts),
+            "truncated_by_field": json_metadata(truncated),
+            "text_caps": json_metadata(TEXT_CAPS),
             "rows_with_symbols": int((merged["symbols_mentioned"].fillna("") != "").sum()),
         }
     )
