@@ -173,14 +173,23 @@ def test_article_whose_date_moved_stays_in_its_first_partition(tmp_path, replay)
 
 def test_project_replay_reports_each_broken_feed_with_its_reason(tmp_path):
     guardian = GuardianContent(mode="replay")  # the recorded 2014 search: answers, nothing in window
-    result = dg.materialize([news_articles], resources=resources(tmp_path, None, guardian), partition_key=HOUR)
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([news_articles], resources=resources(tmp_path, None, guardian), partition_key=HOUR,
+                            instance=instance)
     meta = metadata(result)
     broken = meta["broken_feeds"]
     assert broken["theblock"] == "broken: an HTML page instead of a feed (title: 'Document Moved')"
     assert broken["bitcoinmagazine"] == "broken: empty document"
     assert broken["decrypt"].startswith("broken: ill-formed XML: unclosed token")
     assert broken["cryptoslate"].startswith("broken: ill-formed XML")
-    assert broken["coindesk"].startswith("failed:") and "no recording" in broken["coindesk"]
+    # A feed replay has no recording of is not broken: listed apart, and left out of the warning.
+    assert "coindesk" not in broken and set(broken) == {"theblock", "bitcoinmagazine", "decrypt", "cryptoslate"}
+    unrecorded = meta["sources_without_recording"]
+    assert "coindesk" in unrecorded and len(unrecorded) == meta["sources_total"] - 3 - len(broken)
+    assert meta["per_feed"]["coindesk"]["status"] == "no_recording"
+    lines = [e.user_message for e in instance.all_logs(result.run_id) if "news sources" in (e.user_message or "")]
+    assert len(lines) == 1 and lines[0].startswith(f"4 of {meta['sources_total'] - len(unrecorded)} news sources "
+                                                   "broken or failed") and "have no recording in replay" in lines[0]
     assert meta["recovered_feeds"] == {
         "bitcoinist": "wrong encoding: document declared as utf-8, but parsed as windows-1252"}
     assert meta["per_feed"]["guardian"] == {

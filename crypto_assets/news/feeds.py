@@ -7,7 +7,8 @@ Every fetched feed ends in one `FeedResult` with a status:
   or non-XML Content-Type is the server's label, not damage: it never makes a feed `recovered`;
 - ``broken``: nothing usable could be read (an HTML page, an empty document, XML so broken
   that no entry with a link survives); the reason is reported;
-- ``failed``: the fetch itself failed (HTTP error, timeout, no replay recording).
+- ``failed``: the fetch itself failed (HTTP error, timeout);
+- ``no_recording``: replay mode has no recording of this source (not a fault of the source).
 
 Each entry either becomes an article or is rejected with a reason (no http(s) link, no
 usable date, a date in the future, a link too long to be one). An entry without a usable date
@@ -135,7 +136,7 @@ class FeedResult:
 
     feed_id: str
     publisher: str
-    status: str  # ok | recovered | broken | failed
+    status: str  # ok | recovered | broken | failed | no_recording (replay only: nothing was recorded)
     problem: str | None = None
     entries: int = 0
     articles: list[dict] = field(default_factory=list)
@@ -172,8 +173,15 @@ class FeedResult:
         return out
 
 
-def failed(feed_id: str, publisher: str, reason: str) -> FeedResult:
+def failed(feed_id: str, publisher: str, reason: str, exc: Exception | None = None) -> FeedResult:
+    """A source that could not be fetched; in replay, a request nothing was recorded for is
+    `no_recording` (the source is not broken: replay has nothing to serve for it)."""
+    if getattr(exc, "replay_miss", False):
+        return FeedResult(feed_id, publisher, NO_RECORDING, problem="replay: no recording of this source")
     return FeedResult(feed_id, publisher, "failed", problem=reason)
+
+
+NO_RECORDING = "no_recording"
 
 
 def _struct_to_utc(value) -> datetime:
@@ -488,7 +496,7 @@ class RssFeeds(HttpSource):
         try:
             response = self.client.get(feed.url)
         except SourceError as exc:
-            return failed(feed.id, feed.name, str(exc))
+            return failed(feed.id, feed.name, str(exc), exc)
         try:
             return parse_feed(feed, response.content, content_type=response.headers.get("content-type"),
                               fetched_at=response_time(response))

@@ -150,7 +150,7 @@ class GuardianContent(HttpSource):
                 # (and cut) like every client message before it reaches metadata.
                 problem = self.client.redact_then_cut(exc, 1000)
                 if page == 1:
-                    return failed(FEED_ID, PUBLISHER, problem)
+                    return failed(FEED_ID, PUBLISHER, problem, exc)
                 result.status, result.problem = "recovered", f"stopped at page {page}: {problem}"
                 break
             result.entries += len(articles) + len(rejected)

@@ -74,6 +74,8 @@ class SourceError(RuntimeError):
 
     def __init__(self, source: str, url: str, message: str, status: int | None = None):
         self.source, self.url, self.status = source, url, status
+        # True when the replay transport had no recording for the request (not a fault of the source).
+        self.replay_miss = False
         super().__init__(f"{source}: {message} ({url})")
 
 
@@ -304,7 +306,9 @@ class SourceClient:
                 body = self.redact_then_cut(response.text)
                 last_problem = f"HTTP {response.status_code} {response.reason_phrase}: {body}"
                 if response.status_code not in RETRY_STATUSES:
-                    raise self.error(shown, last_problem, status=response.status_code)
+                    error = self.error(shown, last_problem, status=response.status_code)
+                    error.replay_miss = response.headers.get("X-Replay") == "miss"
+                    raise error
                 wait = retry_after_seconds(response.headers.get("Retry-After"))
                 if wait is not None and not wait <= self.spec.retry_after_max_s:
                     asked = self.redact_then_cut(response.headers.get("Retry-After", ""), 60)

@@ -12,7 +12,7 @@ from crypto_assets.assets.ingest.rolling import (
     write_rejects,
 )
 from crypto_assets.news.collect import collect_articles
-from crypto_assets.news.feeds import TEXT_CAPS, FeedResult, RssFeeds, load_feed_catalog
+from crypto_assets.news.feeds import NO_RECORDING, TEXT_CAPS, FeedResult, RssFeeds, load_feed_catalog
 from crypto_assets.news.guardian import GuardianContent
 from crypto_assets.news.mentions import MentionTagger, coin_universe_from_csv
 from crypto_assets.partitions import HOURLY
@@ -108,12 +108,19 @@ def news_articles(
         for reason, n in r.by_reason().items():
             by_reason[reason] = by_reason.get(reason, 0) + n
 
-    broken = {r.feed_id: f"{r.status}: {r.problem}" for r in results if not r.usable}
+    # Replay has recordings of few feeds: a source it has nothing for is not broken, and says so.
+    unrecorded = sorted(r.feed_id for r in results if r.status == NO_RECORDING)
+    broken = {r.feed_id: f"{r.status}: {r.problem}" for r in results if not r.usable and r.status != NO_RECORDING}
     recovered = {r.feed_id: r.problem for r in results if r.status == "recovered"}
     in_window = fresh.groupby("feed").size().astype(int).to_dict()
     per_feed = {r.feed_id: {**r.summary(), "in_window": in_window.get(r.feed_id, 0)} for r in results}
     if broken:
-        context.log.warning(f"{len(broken)} of {len(results)} news sources broken or failed: {sorted(broken)}")
+        context.log.warning(f"{len(broken)} of {len(results) - len(unrecorded)} news sources broken or failed: "
+                            f"{sorted(broken)}" + (f" ({len(unrecorded)} more have no recording in replay)"
+                                                   if unrecorded else ""))
+    elif unrecorded:
+        context.log.info(f"replay: {len(unrecorded)} of {len(results)} news sources have no recording "
+                         "(not broken: replay serves only what was recorded)")
     tagged = merged["symbols_mentioned"].fillna("") != ""
     context.add_output_metadata(
         {
@@ -126,6 +133,7 @@ def news_articles(
             "sources_usable": sum(r.usable for r in results),
             "sources_total": len(results),
             "broken_feeds": json_metadata(broken),
+            "sources_without_recording": json_metadata(unrecorded),
             "recovered_feeds": json_metadata(recovered),
             "per_feed": json_metadata(per_feed),
             "rows_quarantined": quarantined,
