@@ -38,25 +38,51 @@ def _warehouse_command(args) -> int:
     import sqlalchemy as sa
 
     from crypto_assets.tables import all_tables
-    from crypto_assets.warehouse.store import WAREHOUSE_URL_ENV, Warehouse, default_warehouse_url, embedded_url
+    from crypto_assets.warehouse import check
+    from crypto_assets.warehouse.store import (
+        WAREHOUSE_URL_ENV,
+        Warehouse,
+        WarehouseDamaged,
+        default_warehouse_url,
+        embedded_url,
+    )
 
     if args.source:
         if args.action != "migrate":
             print("crypto-assets warehouse: --from goes with migrate", file=sys.stderr)
             return 2
         return _copy_command(args.source, args.url or os.environ.get(WAREHOUSE_URL_ENV) or embedded_url())
+    if (args.table is not None) != (args.action == "repair") or (args.version is not None and args.action != "repair"):
+        print("crypto-assets warehouse: TABLE and --version go with repair (repair needs TABLE)", file=sys.stderr)
+        return 2
+    if args.deep and args.action not in ("check", "repair"):
+        print("crypto-assets warehouse: --deep goes with check or repair", file=sys.stderr)
+        return 2
     url = args.url or default_warehouse_url()
     if args.action == "optimize":
         return _optimize_command(url)
     bad = 0
     try:
+        if args.action == "check":
+            return check.main_check(url, deep=args.deep)
         warehouse = Warehouse(url)
+        if args.action == "repair":
+            tables = all_tables()
+            if args.table not in tables:
+                print(f"crypto-assets warehouse repair: no table {args.table!r}; declared: {', '.join(tables)}",
+                      file=sys.stderr)
+                return 2
+            return check.repair(warehouse, tables[args.table], version=args.version, deep=args.deep)
         for spec in all_tables().values():
-            if args.action == "migrate":
+            try:
                 for line in warehouse.migrate(spec):
                     print(line)
-            diff = warehouse.schema_diff(spec)
-            if args.action == "check" or not diff.ok:
+                diff = warehouse.schema_diff(spec)
+            except WarehouseDamaged as exc:
+                print(f"table {spec.name}: DAMAGED, not migrated: {exc.problem}")
+                bad += 1
+                continue
+            if not diff.ok:
                 print(diff.describe())
             bad += not diff.ok
     except (sa.exc.SQLAlchemyError, OSError, ImportError, ValueError) as exc:
@@ -69,17 +95,23 @@ def _warehouse_command(args) -> int:
 def _optimize_command(url: str) -> int:
     """`warehouse optimize`: compact small files, checkpoint the log, delete unreferenced files (Delta)."""
     from crypto_assets.tables import all_tables
-    from crypto_assets.warehouse.store import Warehouse
+    from crypto_assets.warehouse.store import Warehouse, WarehouseDamaged
 
     warehouse = Warehouse(url)
     if warehouse.dialect != "delta":
         print(f"{_shown_url(url)}: a SQL warehouse needs no compaction; nothing done")
         return 0
+    damaged = 0
     for spec in all_tables().values():
-        r = warehouse.optimize(spec)
+        try:
+            r = warehouse.optimize(spec)
+        except WarehouseDamaged as exc:
+            print(f"{spec.name}: DAMAGED, not optimized: {exc.problem} (`crypto-assets warehouse repair {spec.name}`)")
+            damaged += 1
+            continue
         print(f"{spec.name}: " + (r["skipped"] if "skipped" in r else
                                   f"{r['files_before']} -> {r['files_after']} files, {r['files_deleted']} old files deleted"))
-    return 0
+    return 1 if damaged else 0
 
 
 def _copy_command(source_url: str, target_url: str) -> int:
@@ -107,9 +139,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="crypto-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="materialize the whole graph offline (replay) into the embedded warehouse")
-    wh = sub.add_parser("warehouse", help="warehouse schema: check it against the code, migrate it (additive), "
-                                          "copy another warehouse into it, or compact it")
-    wh.add_argument("action", choices=["check", "migrate", "optimize"])
+    wh = sub.add_parser("warehouse", help="warehouse schema and integrity: check it (--deep: read every data file), "
+                                          "migrate it (additive), copy another warehouse into it, compact it, or "
+                                          "repair a damaged table (docs/storage.md)")
+    wh.add_argument("action", choices=["check", "migrate", "optimize", "repair"])
+    wh.add_argument("table", nargs="?", help="repair: the damaged table")
+    wh.add_argument("--deep", action="store_true",
+                    help="check/repair: also read every data file whole (slower; finds files damaged inside)")
+    wh.add_argument("--version", type=int, metavar="N",
+                    help="repair: afterwards restore the table's version N (Delta history; a new commit)")
     wh.add_argument("--url", help="warehouse URL: delta:///path, delta+s3://bucket/prefix, mysql+pymysql://... "
                                   "(default CRYPTO_WAREHOUSE_URL or the embedded Delta Lake warehouse)")
     wh.add_argument("--from", dest="source", metavar="URL",

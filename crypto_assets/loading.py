@@ -43,6 +43,9 @@ def load(
     (e.g. `{"interval": ["1h"]}`). Rows come in primary-key order, or newest first (by the time column)
     with `newest_first`; `limit` caps their number. Timestamps come back timezone-aware (UTC).
     The warehouse is `CRYPTO_WAREHOUSE_URL`, else the embedded Delta Lake warehouse under `DAGSTER_HOME`.
+    A table whose storage is damaged (a commit or data file missing, empty or unreadable) raises
+    `WarehouseDamaged` naming it, never an empty or partial frame (docs/storage.md, "Damage and recovery");
+    an unreachable warehouse raises `WarehouseUnavailable`.
     """
     spec = table(asset)
     warehouse = _warehouse(warehouse_url)

@@ -20,7 +20,7 @@ from crypto_assets.api import logs, paging, queries, routes_data, routes_ops, ro
 from crypto_assets.api.metrics import MetricsMiddleware
 from crypto_assets.api.settings import ApiSettings
 from crypto_assets.api.state import ApiState
-from crypto_assets.warehouse.store import SchemaMismatchError, WarehouseUnavailable
+from crypto_assets.warehouse.store import SchemaMismatchError, WarehouseDamaged, WarehouseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,17 @@ async def _warehouse_down(_request: Request, exc: Exception):
     log.warning("warehouse error: %s: %s", type(exc).__name__, exc)
     return JSONResponse({"detail": f"the warehouse is unavailable ({type(exc).__name__}); retry later"},
                         status_code=503, headers={"Retry-After": "5"})
+
+
+async def _table_damaged(_request: Request, exc: WarehouseDamaged):
+    """A damaged table is an error naming its dataset, never "no data" (docs/storage.md). What is
+    damaged is said with paths relative to the table (no server paths); no Retry-After: it stays
+    damaged until an operator repairs it."""
+    log.error("warehouse table damaged: %s", exc)
+    return JSONResponse({"detail": f"the {exc.table} dataset cannot be served: its warehouse table is damaged "
+                                   f"({exc.problem}). Nothing was read from it; the operator's `crypto-assets "
+                                   "warehouse check` shows the damage and `crypto-assets warehouse repair` recovers it",
+                         "dataset": exc.table}, status_code=503)
 
 
 class ServerTiming:
@@ -99,6 +110,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_exception_handler(SchemaMismatchError, _error(503))
     app.add_exception_handler(sa.exc.SQLAlchemyError, _warehouse_down)
     app.add_exception_handler(WarehouseUnavailable, _warehouse_down)
+    app.add_exception_handler(WarehouseDamaged, _table_damaged)  # its subclass: this handler wins
     app.add_middleware(ServerTiming)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
 

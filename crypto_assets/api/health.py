@@ -13,6 +13,7 @@ import pandas as pd
 
 from crypto_assets.loading import load
 from crypto_assets.tables import table
+from crypto_assets.warehouse.store import WarehouseDamaged
 
 
 @dataclass(frozen=True)
@@ -38,23 +39,37 @@ DATASETS: dict[str, Freshness] = {
 }
 
 NOT_DECLARED = "not_declared"
+DAMAGED = "damaged"
 
 
-def latest_partitions(warehouse_url: str | None) -> dict[str, pd.Timestamp | None | str]:
-    """Newest time of each dataset (UTC): None when empty, NOT_DECLARED when the build has no such table."""
-    latest: dict[str, pd.Timestamp | None | str] = {}
+@dataclass(frozen=True)
+class Damaged:
+    """A dataset whose table could not be read because its storage is damaged (never "empty")."""
+
+    problem: str
+
+
+def latest_partitions(warehouse_url: str | None) -> dict[str, pd.Timestamp | None | str | Damaged]:
+    """Newest time of each dataset (UTC): None when empty, NOT_DECLARED when the build has no such
+    table, `Damaged` when its table is damaged (other failures to read raise: the warehouse is down)."""
+    latest: dict[str, pd.Timestamp | None | str | Damaged] = {}
     for name in DATASETS:
         try:
             spec = table(name)
         except KeyError:
             latest[name] = NOT_DECLARED
             continue
-        if spec.time_column is None:
-            frame = load(name, columns=["ingested_at"], warehouse_url=warehouse_url)
-            value = frame["ingested_at"].max() if len(frame) else None
-        else:
-            frame = load(name, columns=[spec.time_column], warehouse_url=warehouse_url, newest_first=True, limit=1)
-            value = frame[spec.time_column].iloc[0] if len(frame) else None
+        try:
+            if spec.time_column is None:
+                frame = load(name, columns=["ingested_at"], warehouse_url=warehouse_url)
+                value = frame["ingested_at"].max() if len(frame) else None
+            else:
+                frame = load(name, columns=[spec.time_column], warehouse_url=warehouse_url, newest_first=True,
+                             limit=1)
+                value = frame[spec.time_column].iloc[0] if len(frame) else None
+        except WarehouseDamaged as exc:
+            latest[name] = Damaged(exc.problem)
+            continue
         latest[name] = None if value is None or pd.isna(value) else _utc(value)
     return latest
 
@@ -68,12 +83,16 @@ def compute_dataset_health(latest: dict[str, pd.Timestamp | None | str], now: pd
     """One row per dataset: name, latest_partition, latest_time, age_seconds, state, detail.
 
     States: ok, warn (older than the warn window), stale (older than the fail window),
-    empty (declared, no rows), not_declared (this build has no such table).
+    empty (declared, no rows), damaged (its table's storage is damaged: unreadable, not empty),
+    not_declared (this build has no such table).
     """
     rows = []
     for name, freshness in DATASETS.items():
         value = latest.get(name)
         row = {"dataset": name, "latest_partition": None, "latest_time": None, "age_seconds": None}
+        if isinstance(value, Damaged):
+            rows.append({**row, "state": DAMAGED, "detail": f"its table is damaged: {value.problem}"})
+            continue
         if value == NOT_DECLARED:
             rows.append({**row, "state": NOT_DECLARED, "detail": "no such table in this build"})
             continue
@@ -103,7 +122,7 @@ def _human(span: pd.Timedelta) -> str:
     return f"{hours:g} h" if hours < 48 else f"{hours / 24:g} days"
 
 
-STATE_ORDER = ("ok", "warn", "empty", "stale")
+STATE_ORDER = ("ok", "warn", "empty", "stale", DAMAGED)
 
 
 def overall_state(rows: list[dict]) -> str:

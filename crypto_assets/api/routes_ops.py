@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from crypto_assets.api import health, models, queries, render
 from crypto_assets.api.auth import authorize, require
-from crypto_assets.warehouse.store import redact_url
+from crypto_assets.warehouse.store import WarehouseDamaged, redact_url
 
 router = APIRouter()
 
@@ -23,6 +23,29 @@ async def liveness():
 
 def _freshness(url) -> list[dict]:
     return health.compute_dataset_health(health.latest_partitions(url), pd.Timestamp.now(tz="UTC"))
+
+
+def _readiness_facts(url) -> tuple[list[dict], dict[str, str]]:
+    """Freshness rows, and {table: what is damaged} over every declared table: the datasets whose
+    read met damage, plus the integrity check of each table (its log, the referenced files' sizes
+    and Parquet footers, each footer read once per process while its file stays the same)."""
+    from crypto_assets.loading import _warehouse
+    from crypto_assets.tables import all_tables
+
+    rows = _freshness(url)
+    damaged = {r["dataset"]: r["detail"].removeprefix("its table is damaged: ") for r in rows
+               if r["state"] == health.DAMAGED}
+    warehouse = _warehouse(url)
+    for name, spec in all_tables().items():
+        if name in damaged:
+            continue
+        try:
+            problems = warehouse.damage(spec, footers=True)
+        except WarehouseDamaged as exc:
+            problems = [exc.problem]
+        if problems:
+            damaged[name] = "; ".join(problems)
+    return rows, damaged
 
 
 def _health_rows(rows: list[dict]) -> list[dict]:
@@ -66,7 +89,9 @@ def _status_words(body: dict) -> dict:
 @router.get("/ready", response_model=models.Ready,
             summary="Readiness: warehouse reachable (503 if not), Redis state; with a key, details",
             description="Without a valid X-API-Key only state words are shown. With any valid key: the "
-                        "(password-less) warehouse and Redis URLs, error details, freshness per dataset.",
+                        "(password-less) warehouse and Redis URLs, error details, freshness per dataset, "
+                        "and what is damaged in which table. A damaged table makes the warehouse state "
+                        "`damaged` and the status `degraded` (its endpoints answer 503; the others serve).",
             responses={503: {"description": "The warehouse cannot be read."}})
 async def readiness(request: Request):
     api = request.app.state.api
@@ -75,15 +100,18 @@ async def readiness(request: Request):
     feed = {"mode": api.feed.mode, "subscribers": len(api.feed.subscribers)}
     url = api.warehouse_url
     try:
-        rows = await run_in_threadpool(_freshness, url)
+        rows, damaged = await run_in_threadpool(_readiness_facts, url)
     except Exception as exc:  # any failure to read the warehouse means "not ready"
         warehouse = {"state": "unavailable", "detail": _warehouse_problem(exc, url)}
         body = {"status": "unavailable", "warehouse": warehouse, "redis": redis_state, "feed": feed}
         return JSONResponse(body if detailed else _status_words(body), status_code=503)
-    warehouse = {"state": "ok", "url": redact_url(url) if url else "default (CRYPTO_WAREHOUSE_URL unset)",
+    warehouse = {"state": "damaged" if damaged else "ok",
+                 "url": redact_url(url) if url else "default (CRYPTO_WAREHOUSE_URL unset)",
                  "datasets": {r["dataset"]: {"latest_partition": r["latest_partition"], "age_seconds": r["age_seconds"],
                                              "state": r["state"]} for r in rows}}
-    status = "ready" if redis_state["state"] == "ok" else "degraded"
+    if damaged:
+        warehouse["damaged"] = damaged
+    status = "ready" if redis_state["state"] == "ok" and not damaged else "degraded"
     body = {"status": status, "warehouse": warehouse, "redis": redis_state, "feed": feed}
     return body if detailed else _status_words(body)
 

@@ -7,6 +7,11 @@ Datasets (every scrape, from the definitions the code location uses):
 - health score per dataset and overall, failing / never-run checks: `crypto_assets.health.health_report`.
 - rows of the newest materialized partition: its materialization's `dagster/row_count`.
 
+Warehouse integrity (every scrape, every table declared in code): `crypto_warehouse_table_damaged`
+is 1 for a table whose transaction log or referenced data files are damaged (the check that every
+read makes, plus the sizes of the files the log references, plus damage a read of this process met,
+e.g. the freshness reads above): reads of it fail until `crypto-assets warehouse repair` (docs/storage.md).
+
 Runs and sources (incrementally: each finished run is read once; the first scrape reads the runs
 finished in the last `lookback`, so counters start from there and grow from then on):
 - run duration histogram and outcome by job and by asset (the assets a run planned);
@@ -215,7 +220,9 @@ class PlatformCollector(Collector):
             if self._cached is not None and time.monotonic() - self._cached_at < self.min_interval_s:
                 return list(self._cached)
             families = []
-            for part, build in (("datasets", self._dataset_families), ("runs", self._run_families)):
+            # datasets first: its reads remember the damage they meet, which the warehouse part reports
+            for part, build in (("datasets", self._dataset_families), ("warehouse", self._warehouse_families),
+                                ("runs", self._run_families)):
                 started = time.perf_counter()
                 try:
                     families += build()
@@ -334,6 +341,29 @@ class PlatformCollector(Collector):
             value = _metadata_value(found[0].asset_materialization.metadata.get("dagster/row_count"))
             count = value if isinstance(value, int) else None
         return starts[key], count
+
+    # -- warehouse integrity --------------------------------------------------------------------
+
+    def _warehouse_families(self) -> list:
+        from crypto_assets.tables import all_tables
+        from crypto_assets.warehouse.store import WarehouseDamaged
+
+        damaged = GaugeMetricFamily("crypto_warehouse_table_damaged",
+                                    "1 when the table's transaction log or a data file it references is damaged "
+                                    "(missing, empty, truncated, unreadable): its reads fail until `crypto-assets "
+                                    "warehouse repair TABLE`; `crypto-assets warehouse check` names the damage",
+                                    labels=["table"])
+        count = GaugeMetricFamily("crypto_warehouse_damaged_tables", "Tables whose storage is damaged")
+        total = 0
+        for name, spec in all_tables().items():
+            try:
+                bad = bool(self.warehouse.damage(spec, footers=True))
+            except WarehouseDamaged:
+                bad = True
+            damaged.add_metric([name], 1.0 if bad else 0.0)
+            total += bad
+        count.add_metric([], total)
+        return [damaged, count]
 
     # -- runs and sources -----------------------------------------------------------------------
 

@@ -43,6 +43,25 @@ class WarehouseUnavailable(OSError):
     """The warehouse's storage could not be read or written (path, bucket, permissions, network)."""
 
 
+class WarehouseDamaged(WarehouseUnavailable):
+    """A table's own files are damaged: its transaction log or a data file it references is missing,
+    empty, truncated or unreadable. Nothing is read from such a table (an answer we could not read is
+    an error, never "no data"). `table` names it; `problem` says what is wrong, with paths relative to
+    the table's folder (no server paths: API clients may see it)."""
+
+    def __init__(self, table: str, problem: str):
+        self.table, self.problem = table, problem
+        super().__init__(f"the warehouse table {table} is damaged: {problem}. Nothing was read from it; "
+                         f"`crypto-assets warehouse check --deep` lists the damage, `crypto-assets warehouse repair "
+                         f"{table}` recovers it (docs/storage.md, 'Damage and recovery')")
+
+    def __reduce__(self):  # picklable despite the two-argument constructor
+        return type(self), (self.table, self.problem)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 @dataclass(frozen=True)
 class SchemaDiff:
     table: str
@@ -165,7 +184,16 @@ class Warehouse:
     def migrate(self, spec: TableSpec) -> list[str]:
         raise NotImplementedError
 
-    def replace_window(self, spec: TableSpec, df: pd.DataFrame, start, end, *, where: dict | None = None) -> int:
+    def replace_window(self, spec: TableSpec, df: pd.DataFrame, start, end, *, where: dict | None = None,
+                       keep: Sequence[dict] | None = None) -> int:
+        """Replace rows with `start <= time_column < end` (and matching `where`) by `df`, in one
+        atomic commit.
+
+        `keep`: keys whose stored rows in the window stay as they are, e.g. `[{"symbol": "BTC"}]`
+        or `[{"exchange": "binance", "symbol": "BTC"}]` (each a {column: value} of primary-key
+        columns): the keys whose fetch failed in this run (invariant 12: stored data is replaced
+        only by data fetched for the same keys). `df` must hold no row of a kept key.
+        """
         raise NotImplementedError
 
     def replace_all(self, spec: TableSpec, df: pd.DataFrame, *, where: dict | None = None) -> int:
@@ -188,6 +216,15 @@ class Warehouse:
 
     def count(self, spec: TableSpec) -> int:
         raise NotImplementedError
+
+    def damage(self, spec: TableSpec, *, deep: bool = False, footers: bool = False) -> list[str]:
+        """What is damaged in the table's storage, one line per problem ([] when nothing is).
+
+        Delta: the transaction log (missing, empty or unparsable commits, versions gone) and the data
+        files it references (missing, of another size than logged; `footers`: each file's Parquet
+        footer read; `deep`: every file read whole).
+        SQL backends keep no files of their own to check: the database server guards them."""
+        return []
 
     # -- shared by the implementations ----------------------------------------------------
 
@@ -262,6 +299,27 @@ class Warehouse:
             )
 
     @staticmethod
+    def _check_keep(spec: TableSpec, frame: pd.DataFrame, keep: Sequence[dict] | None) -> list[dict]:
+        """Validate `keep` (see replace_window): known NOT NULL columns, and no row of `frame`
+        belonging to a kept key (it would sit beside the stored rows it was meant to replace)."""
+        keep = [dict(k) for k in (keep or ()) if k]
+        for key in keep:
+            for col in key:
+                if col not in spec.column_names:
+                    raise KeyError(f"{spec.name} has no column {col!r} to keep stored rows by")
+                if col not in spec.primary_key:
+                    # A kept row then differs from every written row in its key: no duplicate keys.
+                    raise ValueError(f"{spec.name}.{col}: keep stored rows by primary-key columns only")
+            if len(frame):
+                mask = np.ones(len(frame), dtype=bool)
+                for col, value in key.items():
+                    mask &= (frame[col] == value).to_numpy()
+                if mask.any():
+                    raise ValueError(f"{spec.name}: {int(mask.sum())} rows of {key}, a key whose stored rows are "
+                                     "kept (its fetch failed); nothing was written")
+        return keep
+
+    @staticmethod
     def _check_unique(spec: TableSpec, frame: pd.DataFrame) -> None:
         if not spec.primary_key:
             return
@@ -314,6 +372,7 @@ __all__ = [
     "SchemaDiff",
     "SchemaMismatchError",
     "Warehouse",
+    "WarehouseDamaged",
     "WarehouseUnavailable",
     "date_bound",
     "default_warehouse_url",
