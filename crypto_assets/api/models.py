@@ -121,7 +121,7 @@ class DatasetHealth(BaseModel):
     latest_partition: str | None
     latest_time: str | None
     age_seconds: float | None
-    state: str = Field(description="ok, warn, stale, empty or not_declared.")
+    state: str = Field(description="ok, warn, stale, empty, not_declared or damaged (its table cannot be read: see `crypto-assets warehouse check`).")
     detail: str
 
 
