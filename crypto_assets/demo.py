@@ -20,7 +20,13 @@ columns there are empty and their `dq_*` flags say so.
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
+import shutil
+import sqlite3
+import sys
+import tempfile
 import textwrap
 import time
 import warnings
@@ -51,8 +57,10 @@ TEXT_ASSETS = ("news_articles", "social_posts", "sentiment_scores")
 # Demo-only replay catalogs (see resources/demo_replay/README.md).
 DEMO_REPLAY_DIR = RESOURCES_DIR / "demo_replay"
 
-# Keep the console to warnings; every event is still in the instance (see `make dev`).
-_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Dagster's console stays silent (it would print a failed step's stack trace); the demo echoes
+# each run's warnings and failures itself, one line each (`_warnings`). Every event is still in
+# the instance (see `make dev`).
+_QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # The prices step also stores the recorded CoinGecko /ohlc candles (BTC, 4-hour) of the window.
 _WITH_CANDLES = {**_QUIET, "ops": {"ohlcv_bars": {"config": {"include_ohlc_endpoint": True}}}}
 
@@ -186,12 +194,37 @@ def build_demo(echo=print) -> dict:
         span = f" [{tags['dagster/asset_partition_range_start']} .. {tags['dagster/asset_partition_range_end']}]" if tags else ""
         echo(f"[demo] {label:<10} {', '.join(selection)}{span}: {'ok' if result.success else 'FAILED'} "
              f"in {time.time() - t0:.1f}s")
+        if not result.success and full_disk() is not None:
+            raise DiskFull(f"step {label!r} failed on a full disk")  # the next steps would too
+        for line in _warnings(instance, result.run_id):
+            echo(line)
         if not result.success:
             failed.append(label)
             for event in result.all_events:
                 if event.is_step_failure:
                     echo(f"        {event.step_key}: {event.step_failure_data.error.message.strip()[:400]}")
     return {"failed_steps": failed, "datasets": _datasets(instance)}
+
+
+_FAILURE_EVENTS = {"STEP_FAILURE", "RUN_FAILURE", "PIPELINE_FAILURE"}
+
+
+def _warnings(instance, run_id: str) -> list[str]:
+    """The run's warnings and errors, one line each (step failures are echoed by the caller).
+
+    The demo runs with Dagster's console logger at CRITICAL and prints these itself: Dagster's
+    console prints a step failure with its stack trace, which on a full disk would bury the one
+    line that says what happened."""
+    lines = []
+    for entry in instance.all_logs(run_id):
+        if entry.level < logging.WARNING:
+            continue
+        if entry.dagster_event is not None and entry.dagster_event.event_type_value in _FAILURE_EVENTS:
+            continue
+        text = (entry.user_message or "").strip().splitlines()
+        lines.append(f"        {entry.step_key or 'run'}: {logging.getLevelName(entry.level).lower()}: "
+                     f"{text[0][:300] if text else ''}")
+    return lines
 
 
 def _datasets(instance) -> list[dict]:
@@ -263,7 +296,135 @@ def print_summary(report: dict, out=print) -> None:
         out(f"Failed steps: {', '.join(report['failed_steps'])}")
 
 
+# A full disk, in the words of the layers that write: the OS (ENOSPC), SQLite (Dagster's
+# instance storage), delta-rs (the embedded warehouse: "No space left on device (os error 28)").
+# SQLite may also say only "disk I/O error" (a journal write failed): then the disk is probed.
+DISK_FULL_TEXT = ("database or disk is full", "no space left on device", "os error 28", "errno 28")
+PROBE_BYTES = 1 << 20  # a disk that cannot take one more MiB is full, for the demo
+
+
+class DiskFull(OSError):
+    """The demo cannot go on: the disk it writes to is full."""
+
+    def __init__(self, detail: str):
+        super().__init__(errno.ENOSPC, detail)
+
+
+def _says_disk_full(text: str) -> bool:
+    text = text.lower()
+    return any(marker in text for marker in DISK_FULL_TEXT)
+
+
+def _chain(exc: BaseException | None):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _home() -> Path:
+    return Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / ".dagster_home")
+
+
+def _local_warehouse_root() -> Path | None:
+    from crypto_assets.warehouse.store import default_warehouse_url
+
+    scheme, _, rest = default_warehouse_url().partition("://")
+    if scheme in ("delta", "delta+file"):
+        return Path(rest if rest.startswith("/") else os.path.abspath(rest))
+    if scheme == "sqlite" and rest.startswith("/"):
+        return Path(rest[1:]).parent
+    return None
+
+
+def _written_paths() -> list[tuple[str, Path]]:
+    """Where the demo writes: DAGSTER_HOME, and the warehouse when it is a local path."""
+    paths = [("DAGSTER_HOME", _home())]
+    try:
+        warehouse = _local_warehouse_root()
+    except Exception:  # noqa: BLE001  (a bad URL is reported by the warehouse itself)
+        warehouse = None
+    if warehouse is not None:
+        paths.append(("the warehouse", warehouse))
+    return paths
+
+
+def _existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _no_room(path: Path) -> bool:
+    """Whether `path`'s disk cannot take another PROBE_BYTES (written, synced and removed)."""
+    try:
+        with tempfile.TemporaryFile(dir=_existing(path)) as probe:
+            probe.write(b"\0" * PROBE_BYTES)
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return False
+
+
+def full_disk() -> tuple[str, Path] | None:
+    """(name, path) of the first place the demo writes to whose disk is full, else None."""
+    return next(((name, path) for name, path in _written_paths() if _no_room(path)), None)
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) comes from a full disk: ENOSPC/EDQUOT, SQLite's or
+    delta-rs's words for it (they do not keep the errno), or any storage error while a disk the
+    demo writes to cannot take another MiB."""
+    storage_error = False
+    for link in _chain(exc):
+        if isinstance(link, OSError) and link.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if isinstance(link, (OSError, sqlite3.Error)):
+            if _says_disk_full(str(link)):
+                return True  # sqlite3.OperationalError; WarehouseUnavailable (an OSError) from delta-rs
+            storage_error = True
+    return storage_error and full_disk() is not None
+
+
+def disk_full_message() -> str:
+    """One line naming the full disk and what is left on it."""
+    name, path = full_disk() or min(_written_paths(), key=lambda np: _free_bytes(np[1]) or 0)
+    free = _free_bytes(path)
+    return (f"crypto-assets demo: the disk holding {name} is full: {path}, "
+            f"{'an unknown number of' if free is None else free} bytes free "
+            "(free some space or point DAGSTER_HOME elsewhere, then run it again)")
+
+
+def _free_bytes(path: Path) -> int | None:
+    try:
+        return shutil.disk_usage(_existing(path)).free
+    except OSError:
+        return None
+
+
 def run_demo() -> int:
+    """`crypto-assets demo`: 0 when every dataset was built; 1 when a step failed or a dataset is
+    empty; 2, with one line and no traceback, when a disk it writes to is full or the warehouse
+    cannot be written."""
+    from crypto_assets.warehouse.store import WarehouseUnavailable
+
+    try:
+        if full_disk() is not None:
+            raise DiskFull("no room before the first step")
+        return _run_demo()
+    except Exception as exc:
+        if disk_full(exc):
+            print(disk_full_message(), file=sys.stderr, flush=True)
+            return 2
+        if isinstance(exc, WarehouseUnavailable):
+            print(f"crypto-assets demo: the warehouse is unavailable: {str(exc)[:300]}", file=sys.stderr, flush=True)
+            return 2
+        raise
+
+
+def _run_demo() -> int:
     started = time.time()
     report = build_demo(echo=lambda text: print(text, flush=True))
     print_summary(report)

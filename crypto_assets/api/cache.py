@@ -7,6 +7,10 @@ partition commits (`crypto_assets.api.pubsub`), so every cached response of that
 is dropped at once without scanning keys; the TTL bounds staleness for writers that do not
 notify. A response computed while a bump happens is stored under the old generation and
 is therefore never served.
+
+A response served without Redis (the link's breaker is open, or the call failed) says
+`X-Cache: bypass` and counts as `result="bypass"` in the cache metric; see redis_link.py for
+how the link recovers after a Redis restart.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class ResponseCache:
         except REDIS_ERRORS as exc:
             self.link.failed(exc)
             return None, None
+        self.link.succeeded()
         generation = generation or b"0"
         if entry:
             stored_generation, _, body = entry.partition(b"\n")
@@ -56,7 +61,9 @@ class ResponseCache:
         if not self.link.available:
             return None
         try:
-            return int(await self.link.client.incr(generation_key(self.prefix, dataset)))
+            generation = int(await self.link.client.incr(generation_key(self.prefix, dataset)))
         except REDIS_ERRORS as exc:
             self.link.failed(exc)
             return None
+        self.link.succeeded()
+        return generation

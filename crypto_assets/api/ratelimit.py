@@ -28,15 +28,18 @@ class Decision:
 class RateLimits:
     def __init__(self, link: RedisLink, prefix: str, per_tier: dict[str, str], auth_failures: str,
                  timeout_s: float = 0.5):
+        del timeout_s  # the link's pool carries the timeouts (kept for callers that pass it)
         self.link = link
         self.items = {tier: parse(rate) for tier, rate in per_tier.items()}
         self.auth_failures = parse(auth_failures)
         self.memory = FixedWindowRateLimiter(MemoryStorage())
         self.redis = None
-        if link.url:
+        if link.pool is not None:
+            # The link's pool (its reconnect retry, health checks, and the reset when the breaker
+            # opens), not a pool of its own that would keep stale connections after a restart.
             storage = RedisStorage(
                 "async+" + link.url, implementation="redispy", wrap_exceptions=True,
-                key_prefix=f"{prefix}:ratelimit", socket_connect_timeout=timeout_s, socket_timeout=timeout_s,
+                key_prefix=f"{prefix}:ratelimit", connection_pool=link.pool,
             )
             self.redis = FixedWindowRateLimiter(storage)
 
@@ -45,6 +48,8 @@ class RateLimits:
         try:
             allowed = await limiter.hit(item, *identifiers)
             stats = None if allowed else await limiter.get_window_stats(item, *identifiers)
+            if limiter is self.redis:
+                self.link.succeeded()
         except (StorageError, *REDIS_ERRORS) as exc:
             self.link.failed(exc)
             limiter = self.memory

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 
@@ -19,13 +20,35 @@ from crypto_assets.api.auth import authorize
 from crypto_assets.api.state import SYMBOLS_HINT
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 HEARTBEAT_S = 30.0
 MAX_SYMBOLS = 200
 
 
-async def _refuse(websocket: WebSocket, status: int, detail: str) -> None:
-    await websocket.send_json({"type": "error", "status": status, "detail": detail})
-    await websocket.close(code=4000 + status)
+# What sending to a client that already left raises: Starlette turns the server's
+# "client disconnected" (an OSError) into WebSocketDisconnect(1006); uvicorn raises
+# RuntimeError when the connection dropped while the handshake was being answered (its
+# transport was closing at accept, so it still expects an accept).
+GONE = (WebSocketDisconnect, OSError, RuntimeError)
+REFUSAL_DRAIN_S = 1.0
+
+
+async def _refuse(websocket: WebSocket, status: int, detail: str) -> bool:
+    """Send the error and close with 4000 + status. A client that disconnected before the
+    refusal went out is not an error of ours: nothing more to send, no traceback (issue 19).
+    Returns whether the client got the refusal."""
+    try:
+        await websocket.send_json({"type": "error", "status": status, "detail": detail})
+        await websocket.close(code=4000 + status)
+    except GONE as exc:
+        log.info("WebSocket refusal %d not delivered: the client already left (%s)", status, type(exc).__name__)
+        # Let the server notice the lost connection before we return: returning while it still
+        # waits for the handshake makes uvicorn log "ASGI callable returned without completing
+        # handshake" as an error.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(websocket.receive(), timeout=REFUSAL_DRAIN_S)
+        return False
+    return True
 
 
 async def _symbols(api, text: str | None) -> frozenset[str] | None:
@@ -49,7 +72,10 @@ async def _wait_for_disconnect(websocket: WebSocket) -> None:
 @router.websocket("/ws/prices")
 async def prices_feed(websocket: WebSocket):
     api = websocket.app.state.api
-    await websocket.accept()
+    try:
+        await websocket.accept()
+    except GONE:
+        return  # the client left during the handshake
     client = websocket.client.host if websocket.client else "unknown"
     presented = websocket.headers.get("x-api-key") or websocket.query_params.get("api_key")
     try:
