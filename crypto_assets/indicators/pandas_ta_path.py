@@ -10,6 +10,9 @@ every column with the TA-Lib path):
   a typical-price change within 1e-14 of the prices as no change (float noise, not a move) and
   gives 0 for a window without money flow; built here from pandas-ta's typical price.
 - CCI: TA-Lib gives 0 for a flat window (mean deviation 0), where pandas-ta divides 0 by 0.
+- RSI, ADX, Stochastic: TA-Lib's rules for windows where nothing moved (RSI 0; an undefined DX
+  counts 0 in the first ADX and then leaves ADX unchanged; fast %K 0 without range), where
+  pandas-ta gives NaN or divides by float epsilon. See "Flat windows" in docs/indicators.md.
 ~40 ms per series (pandas overhead per call), about 15x slower than the TA-Lib path.
 """
 
@@ -90,11 +93,66 @@ def _cci(high: pd.Series, low: pd.Series, close: pd.Series) -> np.ndarray:
     return cci
 
 
+def _rsi(close: pd.Series) -> np.ndarray:
+    """pandas-ta's RSI, 0 where it divides 0 by 0 (no gain and no loss yet: a series flat since
+    its start), as TA-Lib does."""
+    rsi = _array(ta.rsi(close, p.RSI_BARS, talib=False), len(close))
+    rsi[p.RSI_BARS:][~np.isfinite(rsi[p.RSI_BARS:])] = 0.0
+    return rsi
+
+
+def _stoch(high: pd.Series, low: pd.Series, close: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Slow %K and %D with TA-Lib's rule for a window without range (highest high = lowest low):
+    fast %K = 0 there. pandas-ta divides by float epsilon instead, which gives 0 only while the
+    close equals that low, and ~1e16 for a bar whose close lies outside its own high-low."""
+    n = len(close)
+    nan = np.full(n, np.nan)
+    if n < p.STOCH_FASTK_BARS:
+        return nan, nan
+    lowest = low.rolling(p.STOCH_FASTK_BARS).min()
+    span = (high.rolling(p.STOCH_FASTK_BARS).max() - lowest).to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fast = np.where(span != 0, (100 * (close - lowest)).to_numpy() / span, 0.0)
+    fast[: p.STOCH_FASTK_BARS - 1] = np.nan
+    fast = pd.Series(fast, index=close.index)
+    k = ta.sma(fast.iloc[p.STOCH_FASTK_BARS - 1:], p.STOCH_SLOWK_BARS, talib=False)
+    if k is None:
+        return nan, nan
+    d = ta.sma(k.dropna(), p.STOCH_D_BARS, talib=False)
+    if d is None:
+        return nan, nan
+    k, d = _array(k.reindex(close.index), n), _array(d.reindex(close.index), n)
+    return np.where(np.isnan(d), np.nan, k), d  # TA-Lib starts %K and %D on the same bar
+
+
+def _adx(high: pd.Series, low: pd.Series, close: pd.Series) -> np.ndarray:
+    """ADX from pandas-ta's +DI/-DI with TA-Lib's rule where DX is undefined (no true range, or
+    no directional movement: +DI + -DI = 0): it counts 0 in the first ADX (the mean of the
+    first ADX_BARS DX) and leaves ADX unchanged afterwards. pandas-ta's own ADX is NaN there
+    and, after a flat start, stays off TA-Lib for the rest of the series."""
+    n, length = len(close), p.ADX_BARS
+    out = np.full(n, np.nan)
+    frame = ta.adx(high, low, close, length, talib=False)
+    if frame is None or n < 2 * length:
+        return out
+    plus, minus = _column(frame, "DMP", n), _column(frame, "DMN", n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dx = 100.0 * np.abs(plus - minus) / (plus + minus)
+    dx[~np.isfinite(dx)] = np.nan
+    first = 2 * length - 1  # TA-Lib: the first DX is at bar `length`, the first ADX at 2 * length - 1
+    values = dx.copy()
+    values[:first] = np.nan
+    values[first] = np.nansum(dx[length:first + 1]) / length
+    # Wilder's smoothing over the defined DX only: an undefined DX carries the previous ADX.
+    out[first:] = pd.Series(values).ewm(alpha=1.0 / length, adjust=False, ignore_na=True).mean().to_numpy()[first:]
+    return out
+
+
 def _volume_zscore(volume: np.ndarray) -> np.ndarray:
     v, n = pd.Series(volume), len(volume)
     mean = _array(ta.sma(v, p.VOLUME_Z_BARS, talib=False), n)
     std = _array(ta.stdev(v, p.VOLUME_Z_BARS, ddof=0, talib=False), n)
-    return zscore(volume, mean, std)
+    return zscore(volume, mean, std, p.VOLUME_Z_BARS)
 
 
 def series_indicators(s: SeriesArrays) -> dict[str, np.ndarray]:
@@ -105,7 +163,7 @@ def series_indicators(s: SeriesArrays) -> dict[str, np.ndarray]:
     out[f"volatility_{p.VOLATILITY_BARS}"] = _array(
         ta.stdev(pd.Series(s.log_return_1), p.VOLATILITY_BARS, ddof=1, talib=False), n
     )
-    out[f"rsi_{p.RSI_BARS}"] = _array(ta.rsi(c, p.RSI_BARS, talib=False), n)
+    out[f"rsi_{p.RSI_BARS}"] = _rsi(c)
     out.update(_macd(c))
 
     bands = ta.bbands(c, p.BB_BARS, p.BB_STDDEVS, ddof=0, mamode="sma", talib=False)
@@ -117,11 +175,8 @@ def series_indicators(s: SeriesArrays) -> dict[str, np.ndarray]:
         out[f"ema_{length}"] = _array(ta.ema(c, length, talib=False), n)
     out[f"atr_{p.ATR_BARS}"] = _array(ta.atr(h, l, c, p.ATR_BARS, talib=False), n)
 
-    stoch = ta.stoch(h, l, c, k=p.STOCH_FASTK_BARS, d=p.STOCH_D_BARS, smooth_k=p.STOCH_SLOWK_BARS, talib=False)
-    k, d = _column(stoch, "STOCHk", n), _column(stoch, "STOCHd", n)
-    out["stoch_k"], out["stoch_d"] = np.where(np.isnan(d), np.nan, k), d
-
-    out[f"adx_{p.ADX_BARS}"] = _column(ta.adx(h, l, c, p.ADX_BARS, talib=False), "ADX", n)
+    out["stoch_k"], out["stoch_d"] = _stoch(h, l, c)
+    out[f"adx_{p.ADX_BARS}"] = _adx(h, l, c)
     out[f"cci_{p.CCI_BARS}"] = _cci(h, l, c)
 
     out[f"mfi_{p.MFI_BARS}"] = over_finite_runs(_mfi, s.volume, s.high, s.low, s.close, s.volume)

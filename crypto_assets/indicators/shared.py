@@ -78,16 +78,38 @@ def session_anchored(bars: PreparedBars) -> dict[str, np.ndarray]:
 # Small formulas both paths apply to their own band / mean / std outputs.
 
 
+def flat_windows(values: np.ndarray, window: int) -> np.ndarray:
+    """True at each position whose last `window` values (itself included) are all equal.
+
+    Decided on the inputs, not on a computed standard deviation: TA-Lib's is exactly 0 there,
+    pandas' rolling std leaves float noise (~1e-14 of the price), which made the same flat
+    window NaN on one engine and 0.5 on the other (issue 19)."""
+    n = len(values)
+    if n < window:
+        return np.zeros(n, dtype=bool)
+    # Length of the run of equal values ending at each position, in O(n).
+    same = np.r_[False, values[1:] == values[:-1]]
+    index = np.arange(n)
+    run_start = np.maximum.accumulate(np.where(same, 0, index))
+    return index - run_start + 1 >= window
+
+
 def bollinger(close: np.ndarray, upper: np.ndarray, middle: np.ndarray, lower: np.ndarray) -> dict[str, np.ndarray]:
+    """%B and width from an engine's bands. In a flat window (BB_BARS equal closes) the band has
+    no width: upper = middle = lower = the close, width 0 and %B NaN (undefined, on both engines)."""
+    flat = flat_windows(close, p.BB_BARS)
+    upper, middle, lower = (np.where(flat, close, band) for band in (upper, middle, lower))
     with np.errstate(invalid="ignore", divide="ignore"):
         width = (upper - lower) / middle
         percent_b = (close - lower) / (upper - lower)
-    percent_b[~np.isfinite(percent_b)] = np.nan  # flat window: the bands coincide
+    percent_b[~np.isfinite(percent_b) | flat] = np.nan  # the bands coincide
     return {"bb_upper": upper, "bb_middle": middle, "bb_lower": lower, "bb_width": width, "bb_percent_b": percent_b}
 
 
-def zscore(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+def zscore(values: np.ndarray, mean: np.ndarray, std: np.ndarray, window: int) -> np.ndarray:
+    """(value - mean) / std over `window` values; NaN where they are all equal (std 0, on both
+    engines: pandas' rolling std is float noise there, not 0)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (values - mean) / std
-    z[~np.isfinite(z)] = np.nan  # constant window: std 0
+    z[~np.isfinite(z) | flat_windows(values, window)] = np.nan  # constant window: std 0
     return z

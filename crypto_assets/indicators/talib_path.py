@@ -19,7 +19,8 @@ _SAMPLE_STD = np.sqrt(p.VOLATILITY_BARS / (p.VOLATILITY_BARS - 1))  # population
 
 
 def _volume_zscore(volume: np.ndarray) -> np.ndarray:
-    return zscore(volume, talib.SMA(volume, p.VOLUME_Z_BARS), talib.STDDEV(volume, p.VOLUME_Z_BARS, 1.0))
+    return zscore(volume, talib.SMA(volume, p.VOLUME_Z_BARS), talib.STDDEV(volume, p.VOLUME_Z_BARS, 1.0),
+                  p.VOLUME_Z_BARS)
 
 
 def series_indicators(s: SeriesArrays) -> dict[str, np.ndarray]:
