@@ -6,7 +6,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 # The Dagster UI's port for `make dev` (`make dev PORT=3300`).
 PORT ?= 3000
 
-.PHONY: install demo test dev bench clean
+.PHONY: install demo test dev bench clean notebook notebook-run
 
 install: $(VENV)/.installed
 
@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch==2.13.0 (CPU) first, from the local wheel where the machine has one.
 	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -e '.[ml,api,test,dev,bench]'
+	$(BIN)/pip install -e '.[ml,api,test,dev,bench,notebook]'
 	touch $@
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
@@ -31,6 +31,17 @@ test: install
 # the instance's (ours is the template copied into DAGSTER_HOME).
 dev: install $(DAGSTER_HOME)/dagster.yaml
 	cd $(DAGSTER_HOME) && $(CURDIR)/$(BIN)/dg dev -w $(CURDIR)/workspace.yaml --port $(PORT)
+
+# The example notebook on the warehouse of DAGSTER_HOME (after `make demo`): open it in JupyterLab,
+# or execute it top to bottom into $(DAGSTER_HOME)/explore_features.executed.ipynb.
+NOTEBOOK := notebooks/explore_features.ipynb
+NOTEBOOK_PORT ?= 8888
+notebook: install
+	$(BIN)/jupyter lab --port $(NOTEBOOK_PORT) $(NOTEBOOK)
+
+notebook-run: install
+	$(BIN)/jupyter nbconvert --to notebook --execute $(NOTEBOOK) --output-dir $(DAGSTER_HOME) \
+		--output explore_features.executed.ipynb
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py
