@@ -109,6 +109,9 @@ SHOWN = (
           "the days before the price window (FRED CPILFESL, WGS10YR recordings) and the days of the Yahoo "
           "recordings (GC=F, EURUSD=X, Jan 2020; FRED CPILFESL, GDP, WGS10YR there too); VIX, SPX, DXY, DGS10 "
           "and the other series have no recording"),
+    Shown("fear_greed_index", (_days(*DEMO_DAYS),),
+          "a real Alternative.me answer of Apr-Jun 2021 (resources/replay/alternative_me): the days up to the "
+          "price window, which the features join as-of (14 May: 26 'Fear')"),
     Shown("onchain_metrics", (_days(*DEMO_DAYS),),
           "the days before the price window: blockchain.com n-transactions (one exact value every 3rd day); "
           "hash rate, addresses and DefiLlama TVL have no recording"),
@@ -131,8 +134,6 @@ SHOWN = (
 )
 # Datasets the demo cannot show, and why (printed under the table).
 NOT_SHOWN = {
-    "fear_greed_index": "no licensed recording of the Alternative.me index exists (the parser is tested on its "
-                        "documented shape)",
     "news_narratives": "off by default: it needs a local LLM (CRYPTO_LLM_URL and CRYPTO_LLM_MODEL)",
 }
 
@@ -174,7 +175,7 @@ def build_demo(echo=print) -> dict:
 
     steps = [
         ("reference", graph, ["coin_universe"], {}, _QUIET),
-        ("daily", graph, ["macro_series", "onchain_metrics"], range_tags(*DEMO_DAYS), _QUIET),
+        ("daily", graph, ["macro_series", "onchain_metrics", "fear_greed_index"], range_tags(*DEMO_DAYS), _QUIET),
         ("yahoo days", graph, ["macro_series"], range_tags(*YAHOO_DAYS), _QUIET),
         ("prices", graph, ["price_observations", "ohlcv_bars", "technical_indicators"], range_tags(*DEMO_HOURS),
          _WITH_CANDLES),
@@ -256,8 +257,10 @@ def feature_inputs() -> dict[str, tuple[int, int]]:
 
     flags = {"sentiment": "dq_sentiment_present", "macro": "dq_macro_series_present",
              "on-chain": "dq_onchain_metrics_present", "warm indicators": "dq_indicators_warm"}
-    frame = get_warehouse(None).read(all_tables()["ml_features"], columns=list(flags.values()))
-    return {name: (int((frame[col].fillna(0) > 0).sum()), len(frame)) for name, col in flags.items()}
+    values = {"fear & greed": "fng_value"}  # a value, not a flag: present where known
+    frame = get_warehouse(None).read(all_tables()["ml_features"], columns=[*flags.values(), *values.values()])
+    counts = {name: (int((frame[col].fillna(0) > 0).sum()), len(frame)) for name, col in flags.items()}
+    return counts | {name: (int(frame[col].notna().sum()), len(frame)) for name, col in values.items()}
 
 
 def print_summary(report: dict, out=print) -> None:

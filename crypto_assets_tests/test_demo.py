@@ -22,7 +22,7 @@ from crypto_assets.warehouse.store import Warehouse
 REPLAY = RESOURCES_DIR / "replay"
 DATASETS = {"coin_universe", "price_observations", "ohlcv_bars", "news_articles", "social_posts",
             "sentiment_scores", "macro_series", "onchain_metrics", "technical_indicators", "ml_features",
-            "exchange_candles", "market_regimes", "market_anomalies", "derivatives_metrics"}
+            "exchange_candles", "market_regimes", "market_anomalies", "derivatives_metrics", "fear_greed_index"}
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +117,14 @@ def test_features_cover_the_price_window_and_say_which_inputs_were_missing(demo)
     assert (features.dq_sentiment_present.fillna(0) == 0).all()  # no text recording in the price window
     assert (features.dq_onchain_metrics_present > 0).all()
     assert "sentiment 0/" in text and f"on-chain {len(features)}/{len(features)}" in text
+    # The real Fear & Greed recording covers the price window: every feature row carries the index,
+    # as known at its bar's close (14 May: 26, 15 May: 27, published at 00:00 UTC of their day).
+    assert features.fng_value.notna().all() and f"fear & greed {len(features)}/{len(features)}" in text
+    known = features.set_index("asof_time").fng_value
+    assert set(known[known.index < pd.Timestamp("2021-05-15", tz="UTC")]) == {26.0}
+    assert set(known[known.index >= pd.Timestamp("2021-05-15", tz="UTC")]) == {27.0}
+    fng = warehouse.read(tables["fear_greed_index"])
+    assert len(fng) == 15 and fng.source.str.contains("replay").all()
 
 
 def test_every_dataset_of_the_graph_is_shown_or_said_why_not(demo):
