@@ -73,7 +73,13 @@ def test_the_daemon_keeps_the_open_hour_current_by_itself(tmp_path, monkeypatch)
             for name in ("ohlcv_bars", "technical_indicators", "ml_features", "sentiment_scores"):
                 run = instance.get_run_by_id(by_name[name].run_id)
                 assert run.tags.get("dagster/from_automation_condition") == "true", (name, run.tags)
+                # Labelled for a person reading the Runs list (runs and backfills alike).
+                assert run.tags.get("crypto/started_by", "").startswith("automation"), (name, run.tags)
                 assert run.job_name == "__ASSET_JOB" or run.tags.get("dagster/sensor_name") == "automation"
+            for backfill in instance.get_backfills():
+                if backfill.tags.get("dagster/from_automation_condition") == "true" or "dagster/sensor_name" in (
+                        backfill.tags or {}):
+                    assert backfill.tags.get("crypto/started_by", "").startswith("automation"), backfill.tags
             # The bars' checks ran in the automation run that wrote the bars.
             check_events = instance.get_records_for_run(
                 run_id=by_name["ohlcv_bars"].run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records

@@ -14,6 +14,10 @@ import os
 import dagster as dg
 
 AUTOMATED_GROUPS = ("reference", "ingest", "enrich", "features")
+# Tags on every run and backfill the sensor starts. When one tick requests several partitions of an
+# asset (the news re-fetch of the last 3 h makes sentiment re-run those hours), Dagster starts a
+# backfill, not runs: the tag says in the Runs list what it is.
+AUTOMATION_RUN_TAGS = {"crypto/started_by": "automation: open hour or late/re-fetched partitions of the last 48 h"}
 # CRYPTO_AUTOMATION_INTERVAL_SECONDS overrides it (the end-to-end daemon test ticks faster).
 INTERVAL_SECONDS = int(os.environ.get("CRYPTO_AUTOMATION_INTERVAL_SECONDS", "60"))
 
@@ -25,6 +29,7 @@ def automation_sensors(groups=AUTOMATED_GROUPS) -> list[dg.AutomationConditionSe
             target=dg.AssetSelection.groups(*groups),
             default_status=dg.DefaultSensorStatus.RUNNING,
             minimum_interval_seconds=INTERVAL_SECONDS,
+            run_tags=AUTOMATION_RUN_TAGS,
             description=f"Evaluates the automation conditions of the {', '.join(groups)} groups in one tick.",
         )
     ]
