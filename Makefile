@@ -36,8 +36,9 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 # or execute it top to bottom into $(DAGSTER_HOME)/explore_features.executed.ipynb.
 NOTEBOOK := notebooks/explore_features.ipynb
 NOTEBOOK_PORT ?= 8888
+# JupyterLab refuses to start as root (containers, CI machines) unless told it may.
 notebook: install
-	$(BIN)/jupyter lab --port $(NOTEBOOK_PORT) $(NOTEBOOK)
+	$(BIN)/jupyter lab --port $(NOTEBOOK_PORT) $(if $(filter 0,$(shell id -u)),--allow-root,) $(NOTEBOOK)
 
 notebook-run: install
 	$(BIN)/jupyter nbconvert --to notebook --execute $(NOTEBOOK) --output-dir $(DAGSTER_HOME) \
