@@ -129,7 +129,9 @@ def test_freshness_alerts_once_per_state_change_and_on_recovery(instance, ticker
     resolved = alert_log()
     assert [(a["subject"], a["level"], a["previous"], a["current"]) for a in resolved] == [
         ("news_articles", "resolved", "FAIL", "PASS"), ("price_observations", "resolved", "FAIL", "PASS")]
-    assert result.skip_message.startswith("2 alert(s) sent, 0 to retry")
+    # The tick's reason (and the start of its cursor, the tick list's Cursor column) says what it sent.
+    assert result.skip_message.startswith("2 alerts: news_articles (resolved), price_observations (resolved). ")
+    assert result.cursor.startswith("2 alerts: news_articles (resolved), price_observations (resolved)\n{")
 
     # Every alert also reached the webhook, once.
     posted = [body["text"] for body in webhook_server.bodies]
@@ -167,7 +169,7 @@ def test_undelivered_webhook_alert_is_retried_on_the_next_tick(instance, ticker,
     webhook_server.status = 503
     materialize(instance, T0, passed=False)
     result = ticker.sensor()
-    assert "0 alert(s) sent, 1 to retry" in result.skip_message
+    assert result.skip_message.startswith("0 alerts sent; 1 to retry: price_observations:non_empty (critical). ")
     assert len(alert_log()) == 1  # the log line is always written
     assert webhook_server.bodies == [] and webhook_server.attempts == 1
 

@@ -3,6 +3,10 @@
 A state change alerts once: freshness PASS -> WARN, WARN -> FAIL, a check that starts failing
 (or fails at a higher severity). Going back to PASS / passed sends a `resolved` message.
 The states compared are the sensor cursor's previous ones and the instance's current ones.
+
+Check states are per scope (`crypto_assets.alerts.scoped`): `checks` holds the live window's
+(`asset:check`), `ranges` a backfill's or an old range's (`asset:check [backfill <id>]`,
+`asset:check [range <first>...<last>]`); each resolves only with results of its own scope.
 """
 
 from __future__ import annotations
@@ -70,15 +74,42 @@ def check_alert(check: str, previous: str | None, current: str, at: datetime,
     return None
 
 
+def range_check_alert(subject: str, previous: str | None, current: str, at: datetime,
+                      details: Mapping | None = None) -> Alert | None:
+    """A backfill's (or an old range's) check: failing alerts, naming the range that failed; it
+    resolves once every range that failed passed again in a later evaluation of that range."""
+    if previous == current:
+        return None
+    details = dict(details or {})
+    check, _, scope = subject.partition(" [")
+    scope = scope.rstrip("]")
+    failing = list(details.get("failing") or [])
+    if current in _CHECK_LEVEL:
+        severity = current.removeprefix("FAILED_")
+        where = f"for {scope}" if scope.startswith("range ") else f"in {scope}"
+        if failing and not scope.startswith("range "):
+            where += f", range {failing[0]}"
+        if len(failing) > 1:
+            where += f" and {len(failing) - 1} more range(s)"
+        return Alert("check", subject, _CHECK_LEVEL[current], previous, current,
+                     f"check {check} failed ({severity}) {where}", at, details)
+    if current == "PASSED" and previous in _CHECK_LEVEL:
+        where = f"for {scope}" if scope.startswith("range ") else f"in {scope}"
+        return Alert("check", subject, RESOLVED, previous, current,
+                     f"check {check} passes again {where}: every range that failed was checked again", at, details)
+    return None
+
+
 def run_failure_alert(job: str, run_id: str, message: str, at: datetime, details: Mapping | None = None) -> Alert:
     first_line = (message or "").strip().splitlines()[0][:300] if (message or "").strip() else "no message"
     return Alert("run", job, CRITICAL, None, "FAILURE", f"run of {job} failed: {first_line}", at,
                  {"run_id": run_id, **dict(details or {})})
 
 
-def transitions(previous: Mapping[str, Mapping[str, str]], current: Mapping[str, Mapping[str, str]],
+def transitions(previous: Mapping[str, Mapping], current: Mapping[str, Mapping[str, str]],
                 at: datetime, details: Mapping[str, Mapping] | None = None) -> list[Alert]:
-    """Alerts for every changed state. States: {"freshness": {asset: state}, "checks": {check: state}}."""
+    """Alerts for every changed state. States: {"freshness": {asset: state}, "checks": {check: state},
+    "ranges": {"check [scope]": state}}; a previous range may be the cursor's entry ({"state": ...})."""
     details = details or {}
     alerts = []
     for asset, state in sorted(current.get("freshness", {}).items()):
@@ -89,7 +120,32 @@ def transitions(previous: Mapping[str, Mapping[str, str]], current: Mapping[str,
         alert = check_alert(check, previous.get("checks", {}).get(check), state, at, details.get(check))
         if alert:
             alerts.append(alert)
+    for subject, state in sorted(current.get("ranges", {}).items()):
+        before = previous.get("ranges", {}).get(subject)
+        before = before.get("state") if isinstance(before, Mapping) else before
+        alert = range_check_alert(subject, before, state, at, details.get(subject))
+        if alert:
+            alerts.append(alert)
     return alerts
+
+
+_LEVEL_RANK = {CRITICAL: 0, WARNING: 1, RESOLVED: 2}
+
+
+def headline(alerts: list[Alert], undelivered: list[Alert], shown: int = 3) -> str:
+    """What a tick did, in one line: `2 alerts: ohlcv_bars:has_rows (critical), price_observations
+    (resolved)` (the most severe first, `shown` named), plus those to retry. It starts the tick's
+    cursor (the tick list's Cursor column shows its first ~20 characters) and its skip reason."""
+    def names(items):
+        items = sorted(items, key=lambda a: _LEVEL_RANK.get(a.level, 3))
+        text = ", ".join(f"{a.subject} ({a.level})" for a in items[:shown])
+        return text + (f", and {len(items) - shown} more" if len(items) > shown else "")
+
+    sent = [a for a in alerts if a not in undelivered]
+    line = f"{len(sent)} alert{'' if len(sent) == 1 else 's'}" + (f": {names(sent)}" if sent else " sent")
+    if undelivered:
+        line += f"; {len(undelivered)} to retry: {names(undelivered)}"
+    return line
 
 
 def slack_payload(alert: Alert) -> dict:

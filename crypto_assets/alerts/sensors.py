@@ -1,11 +1,17 @@
 """The alert sensors: freshness + asset-check states, and failed runs. Both start RUNNING.
 
 `asset_state_alert_sensor` polls every minute: each dataset's freshness on DATA time (the newest
-row in the warehouse against its policy, see `crypto_assets.freshness`) and the latest completed
-result per asset check, for every dataset of the code location.
-It keeps the states it has already reported in its cursor (JSON), so each change alerts once.
+row in the warehouse against its policy, see `crypto_assets.freshness`) and the asset checks' results
+BY SCOPE (`crypto_assets.alerts.scoped`): the live window's state is its newest live result, and a
+backfill's failing results raise their own alerts naming the range; a backfill never resolves a
+live alert, and a check with nothing to judge resolves nothing (design invariant 13).
+It keeps the states it has already reported in its cursor, so each change alerts once.
 An alert that a sink failed to deliver keeps its old state in the cursor and is retried next tick.
-Each alert also shows in the UI: a line of the sensor tick's log ("View logs" on the tick).
+
+What a tick did shows in the UI's tick list: the cursor starts with one line (`2 alerts:
+ohlcv_bars:has_rows (critical), ...` or `0 alerts sent`; the list's Cursor column shows its start)
+followed by the states as JSON; the same line starts the tick's skip reason (the tooltip of its
+"0 runs requested" tag, and the tick's details); each alert is a line of the tick's log ("View logs").
 
 `run_failure_alert_sensor` is Dagster's run-failure sensor: one alert per failed run.
 """
@@ -14,12 +20,12 @@ import json
 
 import dagster as dg
 
-from crypto_assets.alerts.messages import Alert, run_failure_alert, transitions
+from crypto_assets.alerts.messages import Alert, headline, run_failure_alert, transitions
+from crypto_assets.alerts.scoped import live_states, range_states, recent_evaluations
 from crypto_assets.alerts.sinks import AlertDeliveryError, configured_sinks, deliver
 from crypto_assets.freshness import UNKNOWN, format_age, policy_windows
 from crypto_assets.health.states import (
     Dataset,
-    check_states,
     data_freshness,
     datasets_in,
     freshness_of,
@@ -40,13 +46,18 @@ def _window(policy) -> str | None:
 
 
 def read_alert_states(instance: dg.DagsterInstance, datasets: list[Dataset], warehouse=None,
-                      now=None) -> tuple[dict, dict]:
-    """Current states {"freshness": {asset: state}, "checks": {"asset:check": state}} and details per subject.
+                      now=None, previous: dict | None = None, partitions_defs: dict | None = None
+                      ) -> tuple[dict, dict, dict]:
+    """Current states {"freshness": {asset: state}, "checks": {"asset:check": state}, "ranges":
+    {"asset:check [scope]": state}}, details per subject, and the range entries the cursor keeps.
 
     Freshness is on data time (the worse of the state Dagster shows and the one measured now), so
-    a backfill of old hours or a run that brought nothing never resolves a staleness alert.
+    a backfill of old hours or a run that brought nothing never resolves a staleness alert. Checks
+    are per scope (see `crypto_assets.alerts.scoped`); `previous` is the last tick's cursor and
+    `partitions_defs` {asset key: partitions definition} places results that do not state their scope.
     """
     now = now or utcnow()
+    previous = previous or {}
     keys = [d.key for d in datasets]
     materialized = last_materialized_at(instance, datasets)
     data = data_freshness(datasets, now, warehouse)
@@ -65,26 +76,43 @@ def read_alert_states(instance: dg.DagsterInstance, datasets: list[Dataset], war
             "policy": _window(dataset.freshness_policy),
             "problem": measured.problem if measured else None,
         }
-    checks = {}
-    for key, state in check_states(instance, [k for d in datasets for k in d.check_keys]).items():
-        subject = f"{key.asset_key.to_user_string()}:{key.name}"
-        checks[subject] = state.label
-        details[subject] = {"window": state.window, "partition": state.partition,
-                            "description": state.description, "executed_at": state.executed_at.isoformat()}
-    return {"freshness": freshness, "checks": checks}, details
+    evaluations = recent_evaluations(instance, [k for d in datasets for k in d.check_keys], partitions_defs or {})
+    checks, check_details = live_states(evaluations, previous.get("checks", {}))
+    ranges, range_details, entries = range_states(evaluations, previous.get("ranges", {}), now)
+    details.update(check_details)
+    details.update(range_details)
+    return {"freshness": freshness, "checks": checks, "ranges": ranges}, details, entries
 
 
-def next_cursor(previous: dict, current: dict, undelivered: list[Alert]) -> dict:
-    """The current states, except that undelivered alerts keep their previous state (retried next tick)."""
-    cursor = {section: dict(states) for section, states in current.items()}
-    section_of = {"freshness": "freshness", "check": "checks"}
+def next_cursor(previous: dict, current: dict, undelivered: list[Alert], range_entries: dict | None = None) -> dict:
+    """The current states, except that undelivered alerts keep their previous state (retried next
+    tick). Range subjects are kept while they fail (`range_entries`: their cursor entries)."""
+    cursor = {section: dict(current.get(section, {})) for section in ("freshness", "checks")}
+    ranges = {subject: entry for subject, entry in (range_entries or {}).items() if entry["state"] != "PASSED"}
     for alert in undelivered:
-        section = section_of[alert.kind]
+        if alert.kind == "check" and (alert.subject in (range_entries or {})
+                                      or alert.subject in previous.get("ranges", {})):
+            if alert.subject in previous.get("ranges", {}):
+                ranges[alert.subject] = previous["ranges"][alert.subject]
+            else:
+                ranges.pop(alert.subject, None)
+            continue
+        section = {"freshness": "freshness", "check": "checks"}[alert.kind]
         if alert.previous is None:
             cursor[section].pop(alert.subject, None)
         else:
             cursor[section][alert.subject] = alert.previous
+    if ranges:
+        cursor["ranges"] = ranges
     return cursor
+
+
+def parse_cursor(cursor: str | None) -> dict:
+    """The states kept in a cursor: `<headline>\n<JSON>` (or a bare JSON cursor of earlier versions)."""
+    if not cursor:
+        return {}
+    body = cursor if cursor.lstrip().startswith("{") else cursor.partition("\n")[2]
+    return json.loads(body) if body.strip() else {}
 
 
 @dg.sensor(
@@ -99,31 +127,37 @@ def next_cursor(previous: dict, current: dict, undelivered: list[Alert]) -> dict
 def asset_state_alert_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
     if context.repository_def is None:
         raise dg.DagsterInvariantViolationError("asset_state_alert_sensor needs its code location's definitions")
-    datasets = datasets_in(context.repository_def.asset_graph)
-    previous = json.loads(context.cursor) if context.cursor else {}
+    asset_graph = context.repository_def.asset_graph
+    datasets = datasets_in(asset_graph)
+    partitions_defs = {d.key: asset_graph.get(d.key).partitions_def for d in datasets}
+    previous = parse_cursor(context.cursor)
     now = utcnow()
-    current, details = read_alert_states(context.instance, datasets, warehouse.get(), now)
+    current, details, ranges = read_alert_states(context.instance, datasets, warehouse.get(), now, previous,
+                                                 partitions_defs)
     alerts = transitions(previous, current, now, details)
     with configured_sinks() as sinks:
         undelivered, errors = deliver(alerts, sinks)
-    context.update_cursor(json.dumps(next_cursor(previous, current, undelivered), sort_keys=True))
-    # What was alerted is shown in the UI: one line per alert in the tick's log ("View logs").
+    line = headline(alerts, undelivered)
+    # The tick list shows the cursor (its start) and, on hover, the skip reason: both start with the line.
+    context.update_cursor(line + "\n" + json.dumps(next_cursor(previous, current, undelivered, ranges),
+                                                   sort_keys=True, default=str))
+    # Each alert is also a line of the tick's log ("View logs"), with its details.
     for alert in alerts:
         log = context.log.info if alert.level == "resolved" else context.log.warning
         log(f"ALERT {alert.level}: {alert.summary} {json.dumps(alert.details, default=str)}")
     for error in errors:
         context.log.error(f"alert not delivered, will retry: {error}")
-    return dg.SkipReason(tick_summary(alerts, undelivered, current))
+    return dg.SkipReason(tick_summary(line, current))
 
 
-def tick_summary(alerts: list[Alert], undelivered: list[Alert], current: dict) -> str:
-    """The tick's reason: how many alerts went out (each is a line of the tick's log) and what is
-    not fresh or failing right now."""
-    bad = sorted(f"{k} {v}" for k, v in current["freshness"].items() if v != "PASS")
-    failing = sorted(k for k, v in current["checks"].items() if v != "PASSED")
-    return (f"{len(alerts) - len(undelivered)} alert(s) sent, {len(undelivered)} to retry (one log line each); "
-            f"watching {len(current['freshness'])} freshness states (not fresh: {', '.join(bad) or 'none'}), "
-            f"{len(current['checks'])} check results (failing: {', '.join(failing) or 'none'})")
+def tick_summary(line: str, current: dict) -> str:
+    """The tick's reason: what it sent (`headline`), then what is open now, in counts."""
+    not_fresh = sum(1 for v in current["freshness"].values() if v != "PASS")
+    failing = sum(1 for v in current["checks"].values() if v != "PASSED")
+    ranges = sum(1 for v in current.get("ranges", {}).values() if v != "PASSED")
+    return (f"{line}. Open now: {not_fresh} of {len(current['freshness'])} datasets not fresh, {failing} of "
+            f"{len(current['checks'])} live checks failing, {ranges} backfill/range checks failing "
+            "(each alert is a line of this tick's log).")
 
 
 def _run_label(run: dg.DagsterRun, failed_steps: list[str]) -> str:

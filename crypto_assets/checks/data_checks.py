@@ -2,16 +2,26 @@
 
 Checks judge exactly the partitions their run wrote (a ranged backfill: its whole range; gap and
 jump checks also the 23 partitions before). Run without a materialization (the `asset_checks_job`,
-or from the UI), they judge the partition of the newest row.
+or from the UI), they judge the partition of the newest row. Every result says what it judged in
+its `window` metadata (`<partitions>: [start, end)`; gap and jump checks: `<partitions> and the 23
+before: [...)`) and its scope in `scope` (`live`, `backfill <id>` or `range <first>...<last>`, see
+`crypto_assets.checks.scope`): the alert sensor resolves an alert only with a result of the same scope.
+
+A check with nothing to judge (no bars in the partitions written, no input record, no news article)
+yields no result: Dagster shows it as "Skipped" (the run finished, the check did not evaluate), the
+run's log says why ("not evaluated: ..."), and it neither raises nor resolves an alert.
 
 - `schema_matches_code` (blocking): the table has every declared column with its type. A
   renamed column fails it, naming the column, and blocks downstream assets in the same run.
 - `has_rows`: the window checked is not empty.
 - `symbol_coverage`: share of the coin universe present in the window checked.
-- `no_gaps`: bars missing between the first and last bar of each series (listed).
-- `price_jumps_within_bounds`: bar-to-bar close changes beyond +/-50 % (listed).
-- `quarantine_share`: rejected / (rejected + stored) records at most 5 %.
-- `sentiment_coverage`: share of news articles of the window that have a sentiment score.
+- `no_gaps`: bars missing between the first and last bar of each series (listed), over the
+  partitions written and the 23 before; not evaluated when the partitions written hold no bar.
+- `price_jumps_within_bounds`: bar-to-bar close changes beyond +/-50 % (listed), same window and rule.
+- `quarantine_share`: rejected / (rejected + stored) records at most 5 %; not evaluated with no record.
+- `sentiment_coverage`: share of news articles of the window that have a sentiment score; not
+  evaluated when the window has no article.
+- `closes_agree_across_exchanges`, `anomalies_found`: not evaluated with nothing to compare or score.
 
 A dataset's checks run in one op (`<asset>_data_checks`, a subsettable multi-asset check), each
 still its own check in the UI.
@@ -25,6 +35,7 @@ import pandas as pd
 from dagster import DagsterEventType
 from dagster._time import get_current_datetime  # Dagster's clock: frozen by freeze_time in tests
 
+from crypto_assets.checks.scope import partitions_label, scope_of
 from crypto_assets.freshness import newest_value
 from crypto_assets.sentiment.text import NO_TEXT_TO_SCORE
 from crypto_assets.tables import all_tables
@@ -63,19 +74,23 @@ class CheckScope:
     whole range). Otherwise (a checks-only run): the partition of the newest row at or before now.
     `recent` widens it by the RECENT - 1 partitions before, for checks that look for gaps and jumps.
     Each window is (start, end, label), or None for an unpartitioned table or an empty one.
+    `scope` is what the results are about (see `crypto_assets.checks.scope`).
     """
 
     def __init__(self, context: dg.AssetCheckExecutionContext, key: dg.AssetKey, partitions_def,
                  warehouse: WarehouseResource, spec: TableSpec):
         self.window = self.recent = None
+        now = get_current_datetime()
+        self.scope = scope_of(context.run.tags, None, None, None, now)  # a backfill's, or live (no window)
         if partitions_def is None or spec.time_column is None:
             return
         written = partitions_written(context, key)
         if written:
             start = partitions_def.time_window_for_partition_key(written[0]).start
             end = partitions_def.time_window_for_partition_key(written[-1]).end
-            label = written[0] if len(written) == 1 else f"{written[0]}...{written[-1]} ({len(written)} partitions)"
+            label = partitions_label(written[0], written[-1], len(written))
             first = written[0]
+            keys = partitions_label(written[0], written[-1])
         else:
             try:
                 newest = newest_value(warehouse.get(), spec, spec.time_column, get_current_datetime())
@@ -85,10 +100,18 @@ class CheckScope:
                 return
             first = partitions_def.get_partition_key_for_timestamp(newest.timestamp())
             window = partitions_def.time_window_for_partition_key(first)
-            start, end, label = window.start, window.end, f"{first} (newest data)"
+            start, end, label, keys = window.start, window.end, f"{first} (newest data)", first
         step = partitions_def.time_window_for_partition_key(first)
         self.window = (start, end, label)
         self.recent = (start - (step.end - step.start) * (RECENT - 1), end, f"{label} and the {RECENT - 1} before")
+        self.scope = scope_of(context.run.tags, end, step.end - step.start, keys, now)
+
+
+class NotEvaluated:
+    """A check with nothing to judge: it yields no result (Dagster shows it as skipped), and says why."""
+
+    def __init__(self, reason: str, window):
+        self.reason, self.window = reason, window
 
 
 def _label(window) -> str:
@@ -124,7 +147,9 @@ def make_checks(asset: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
             severity=dg.AssetCheckSeverity.ERROR,
             description=diff.describe(),
             metadata={"missing_columns": list(diff.missing), "mistyped_columns": list(diff.mistyped),
-                      "unexpected_columns": list(diff.unexpected), "table_exists": not diff.missing_table},
+                      "unexpected_columns": list(diff.unexpected), "table_exists": not diff.missing_table,
+                      # the schema is the table's; the window is what the run that checked it wrote
+                      "window": _describe_window(scope.window)},
         )
 
     @check("has_rows", "The partitions the run wrote (a checks-only run: the newest partition) hold rows.")
@@ -152,11 +177,15 @@ def make_checks(asset: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
 
     if name in BAR_TABLES:
 
-        @check("no_gaps", "No bar is missing between the first and last bar of each series (last 24 h).")
-        def gaps_check(scope: CheckScope, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        @check("no_gaps", "No bar is missing between the first and last bar of each series, over the partitions "
+                          "written and the 23 before. Not evaluated when the partitions written hold no bar.")
+        def gaps_check(scope: CheckScope, warehouse: WarehouseResource) -> dg.AssetCheckResult | NotEvaluated:
             window = scope.recent
             cols = ["symbol", "bar_start"] + (["interval"] if "interval" in spec.column_names else [])
-            missing = find_gaps(_read(warehouse, spec, window, cols))
+            bars = _read(warehouse, spec, window, cols)
+            if not _rows_in(bars, "bar_start", scope.window):
+                return NotEvaluated(f"no bar in {_label(scope.window)}: nothing to look for gaps in", window)
+            missing = find_gaps(bars)
             return dg.AssetCheckResult(
                 passed=not missing,
                 severity=dg.AssetCheckSeverity.WARN,
@@ -167,10 +196,15 @@ def make_checks(asset: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
 
     if name == "ohlcv_bars":
 
-        @check("price_jumps_within_bounds", f"No bar-to-bar close change beyond +/-{JUMP_MAX:.0%} (last 24 h).")
-        def jumps_check(scope: CheckScope, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        @check("price_jumps_within_bounds", f"No bar-to-bar close change beyond +/-{JUMP_MAX:.0%}, over the "
+                                            "partitions written and the 23 before. Not evaluated when the "
+                                            "partitions written hold no bar.")
+        def jumps_check(scope: CheckScope, warehouse: WarehouseResource) -> dg.AssetCheckResult | NotEvaluated:
             window = scope.recent
-            jumps = find_jumps(_read(warehouse, spec, window, ["symbol", "bar_start", "interval", "close"]))
+            bars = _read(warehouse, spec, window, ["symbol", "bar_start", "interval", "close"])
+            if not _rows_in(bars, "bar_start", scope.window):
+                return NotEvaluated(f"no bar in {_label(scope.window)}: no change to judge", window)
+            jumps = find_jumps(bars)
             return dg.AssetCheckResult(
                 passed=jumps.empty,
                 severity=dg.AssetCheckSeverity.WARN,
@@ -181,45 +215,57 @@ def make_checks(asset: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
     if name == "exchange_candles":
 
         @check("closes_agree_across_exchanges", "No bar's close differs by more than 1% between exchanges.")
-        def divergence_check(scope: CheckScope, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        def divergence_check(scope: CheckScope, warehouse: WarehouseResource) -> dg.AssetCheckResult | NotEvaluated:
             from crypto_assets.assets.ingest.exchange_bars import divergence_result  # noqa: PLC0415
 
-            return divergence_result(_read(warehouse, spec, scope.window,
-                                           ["exchange", "symbol", "interval", "bar_start", "close"]))
+            candles = _read(warehouse, spec, scope.window, ["exchange", "symbol", "interval", "bar_start", "close"])
+            compared = candles.groupby(["symbol", "interval", "bar_start"]).exchange.nunique() if len(candles) else []
+            if not len(candles) or not (compared >= 2).any():
+                return NotEvaluated(f"no bar of {_label(scope.window)} came from two exchanges: nothing to compare",
+                                    scope.window)
+            return divergence_result(candles)
 
     if name == "market_anomalies":
 
         @check("anomalies_found", "No anomaly in the hours checked; fails with WARN (an alert) listing those found.")
-        def anomalies_check(scope: CheckScope, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        def anomalies_check(scope: CheckScope, warehouse: WarehouseResource) -> dg.AssetCheckResult | NotEvaluated:
             from crypto_assets.assets.enrich.intelligence import anomalies_result  # noqa: PLC0415
 
-            return anomalies_result(_read(warehouse, spec, scope.window, ["symbol", "kind", "bar_start", "value",
-                                                                          "baseline", "z", "is_anomaly"]),
-                                    _describe_window(scope.window))
+            scores = _read(warehouse, spec, scope.window, ["symbol", "kind", "bar_start", "value", "baseline", "z",
+                                                           "is_anomaly"])
+            if scores.empty:
+                return NotEvaluated(f"no score in {_label(scope.window)}", scope.window)
+            return anomalies_result(scores, _describe_window(scope.window))
 
     if name in QUARANTINING:
 
         @check("quarantine_share", f"At most {QUARANTINE_MAX:.0%} of the input records were rejected.")
-        def quarantine_check(scope: CheckScope, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-            window = scope.recent
+        def quarantine_check(scope: CheckScope, warehouse: WarehouseResource) -> dg.AssetCheckResult | NotEvaluated:
+            window = scope.window
             stored = len(_read(warehouse, spec, window, [spec.primary_key[0]]))
             q = _read(warehouse, QUARANTINE, window, ["asset", "reason"])
             q = q[q.asset == name]
             total = stored + len(q)
-            share = len(q) / total if total else 0.0
+            if not total:
+                return NotEvaluated(f"no input record in {_label(window)} (none stored, none rejected)", window)
+            share = len(q) / total
             return dg.AssetCheckResult(
                 passed=share <= QUARANTINE_MAX,
                 severity=dg.AssetCheckSeverity.WARN,
+                description=f"{len(q)} of {total} records rejected ({share:.1%}) in {_label(window)}",
                 metadata={"share": share, "rejected": len(q), "stored": stored,
-                          "by_reason": dg.MetadataValue.json(q.reason.value_counts().to_dict())},
+                          "by_reason": dg.MetadataValue.json(q.reason.value_counts().to_dict()),
+                          "window": _describe_window(window)},
             )
 
     if name == "sentiment_scores":
 
         @check("sentiment_coverage", f"At least {SENTIMENT_COVERAGE_MIN:.0%} of the window's news articles are scored.")
-        def sentiment_coverage(scope: CheckScope, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-            window = scope.recent
+        def sentiment_coverage(scope: CheckScope, warehouse: WarehouseResource) -> dg.AssetCheckResult | NotEvaluated:
+            window = scope.window
             news = _read(warehouse, all_tables()["news_articles"], window, ["article_id"])
+            if news.empty:
+                return NotEvaluated(f"no news article in {_label(window)}: nothing to score", window)
             scored = _read(warehouse, spec, window, ["item_id"])
             unscored = news.article_id[~news.article_id.isin(scored.item_id)]
             # An article with no text cannot be scored: the sentiment run quarantined it with that
@@ -254,8 +300,14 @@ def _one_op(key: dg.AssetKey, partitions_def, spec: TableSpec, checks: list) -> 
             if check_key not in context.selected_asset_check_keys:
                 continue
             r = fn(scope, warehouse)
+            if isinstance(r, NotEvaluated):  # no result: Dagster shows the check as skipped
+                context.log.info(f"{key.to_user_string()}:{check_key.name} not evaluated ({scope.scope}; "
+                                 f"{_describe_window(r.window)}): {r.reason}")
+                continue
+            # Every result names what it judged and the scope it is about (the alert sensor's rule).
+            metadata = {"window": _describe_window(scope.window), **r.metadata, "scope": scope.scope}
             yield dg.AssetCheckResult(asset_key=key, check_name=check_key.name, passed=r.passed,
-                                      severity=r.severity, description=r.description, metadata=r.metadata)
+                                      severity=r.severity, description=r.description, metadata=metadata)
 
     return data_checks
 
@@ -268,6 +320,14 @@ def _sentiment_rejects(warehouse: WarehouseResource, article_ids: pd.Series, rea
     rejected = warehouse.get().read(QUARANTINE, columns=["record_key"], filters={
         "asset": ["sentiment_scores"], "reason": [reason], "record_key": keys})
     return {key.removeprefix("news|") for key in rejected.record_key}
+
+
+def _rows_in(frame: pd.DataFrame, column: str, window) -> int:
+    """How many rows of `frame` have `column` inside `window` (all rows when there is no window)."""
+    if window is None or frame.empty:
+        return len(frame)
+    times = pd.to_datetime(frame[column], utc=True)
+    return int(((times >= pd.Timestamp(window[0])) & (times < pd.Timestamp(window[1]))).sum())
 
 
 def _read(warehouse: WarehouseResource, spec: TableSpec, window, columns) -> pd.DataFrame:
