@@ -230,3 +230,32 @@ def test_every_asset_page_says_what_its_freshness_badge_measures():
         assert FRESHNESS_BADGE_NOTE in node.description, name
         assert f"`{column}`" in node.description.split(FRESHNESS_BADGE_NOTE)[1], name
         assert f"`{column}`" in node.metadata["freshness_measures"], name
+
+
+def test_a_backfills_passing_check_never_hides_a_live_failure_in_the_health_score(instance):
+    """Invariant 13 in the score: the newest result about the LIVE window counts; a later backfill's
+    pass (about its range) does not make a failing dataset look healthy."""
+    from crypto_assets.health import Dataset
+
+    outcome = {}
+
+    @dg.asset(name="scoped_dataset")
+    def scoped_dataset():
+        return 1
+
+    @dg.asset_check(asset="scoped_dataset", name="has_rows")
+    def has_rows():
+        return dg.AssetCheckResult(passed=outcome["passed"], metadata={"scope": outcome["scope"], "window": "w"})
+
+    def run(passed: bool, scope: str) -> None:
+        outcome.update(passed=passed, scope=scope)
+        assert dg.materialize([scoped_dataset, has_rows], instance=instance).success
+
+    check = dg.AssetCheckKey(dg.AssetKey("scoped_dataset"), "has_rows")
+    dataset = Dataset(key=dg.AssetKey("scoped_dataset"), check_keys=(check,))
+    run(False, "live")
+    run(True, "backfill b1")  # a 2021 backfill whose hours have rows
+    row = by_asset(health_report(instance, [dataset]))["scoped_dataset"]
+    assert row.failing_checks and "has_rows" in row.failing_checks[0]
+    run(True, "live")  # the live window is fixed: now it counts as passing
+    assert not by_asset(health_report(instance, [dataset]))["scoped_dataset"].failing_checks

@@ -13,9 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import dagster as dg
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.asset_check_execution_record import (
+    COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
+    AssetCheckExecutionRecordStatus,
+)
 from dagster._time import get_current_datetime
 
+from crypto_assets.checks.scope import is_live
 from crypto_assets.freshness import FAIL, NOT_APPLICABLE, PASS, UNKNOWN, WARN, DataFreshness, evaluate
 from crypto_assets.warehouse.resource import get_warehouse
 from crypto_assets.warehouse.store import Warehouse
@@ -27,6 +31,9 @@ _FRESHNESS_BADNESS = {NOT_APPLICABLE: 0, PASS: 1, WARN: 2, UNKNOWN: 3, FAIL: 4}
 OPTIONAL_SOURCE_KEY = "crypto_assets/optional_source"
 # ... and the environment variables that configure it (comma-separated; all must be set).
 OPTIONAL_SOURCE_ENV_KEY = "crypto_assets/optional_source_env"
+
+# Completed results read per check to find its newest one about the live window.
+CHECK_HISTORY = 10
 
 # Groups whose assets are about the platform itself, not datasets.
 PLATFORM_GROUPS = ("health",)
@@ -103,20 +110,21 @@ class CheckState:
 
 def check_states(instance: dg.DagsterInstance,
                  check_keys: Sequence[dg.AssetCheckKey]) -> dict[dg.AssetCheckKey, CheckState]:
-    """Latest completed (passed or failed) execution per check; checks never run are absent.
+    """Per check, its newest completed (passed or failed) result about the LIVE window among its
+    last CHECK_HISTORY results, else its newest completed result; checks never run are absent.
 
-    A check that is planned or running right now keeps its previous completed result, so a
-    failed check does not look healthy while it is being re-run.
+    A backfill's pass is about its range (invariant 13): it never hides a live failure. A check
+    that is planned or running right now keeps its previous completed result, so a failed check
+    does not look healthy while it is being re-run.
     """
-    if not check_keys:
-        return {}
-    summaries = instance.event_log_storage.get_asset_check_summary_records(list(check_keys))
     states = {}
-    for key, summary in summaries.items():
-        record = summary.last_completed_check_execution_record
-        evaluation = record.evaluation if record else None
-        if record is None or evaluation is None:
+    for key in check_keys:
+        history = [r for r in instance.event_log_storage.get_asset_check_execution_history(
+            key, limit=CHECK_HISTORY, status=COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES) if r.evaluation]
+        if not history:
             continue
+        record = next((r for r in history if is_live(_text(r.evaluation.metadata.get("scope")))), history[0])
+        evaluation = record.evaluation
         states[key] = CheckState(
             key=key,
             passed=record.status == AssetCheckExecutionRecordStatus.SUCCEEDED,
