@@ -208,8 +208,9 @@ def freshness_for(name: str) -> dg.FreshnessPolicy:
     return REFERENCE_FRESHNESS
 
 
-FRESHNESS_BADGE_NOTE = ("**Freshness badge**: its state (Passing/Warning/Failing) is judged on DATA time, not on the "
-                        "time since the last materialization that the caption under it names: ")
+FRESHNESS_BADGE_NOTE = ("**Freshness policy**: the badge's state (Passed / Warning / Failed) is judged on DATA "
+                        "time, not on the time since the last materialization that the caption under it names. "
+                        "It measures ")
 
 
 def freshness_note(name: str) -> str:
