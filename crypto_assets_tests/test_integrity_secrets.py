@@ -240,3 +240,17 @@ def test_the_real_server_log_holds_no_piece_of_a_key_in_any_spelling(server):  #
     log = log_path.read_text()
     assert log.count("[accepted]") >= len(queries) and log.count("GET /api/v1/symbols?") >= len(queries), log
     assert leaked(log, key) == [], log
+
+
+@pytest.mark.parametrize("kept", [8, 20, 35])
+def test_a_run_failure_alert_quoting_a_key_across_its_cut_leaves_no_piece(kept):
+    """The alert of a failed run quotes the failure's first line, cut to 300 characters: the key is
+    blanked before the cut, so a key straddling it leaves nothing behind (webhook and log alike)."""
+    from crypto_assets.alerts.messages import run_failure_alert, slack_payload
+
+    source_client.register_secret(GUARDIAN_KEY)
+    message = straddle(lambda pad: "x" * pad + f"guardian: HTTP 500 for /search?api-key={GUARDIAN_KEY}&q=btc",
+                       GUARDIAN_KEY, kept, 300)
+    alert = run_failure_alert("ingest", "r1", message, datetime.now(timezone.utc))
+    assert leaked(json.dumps(alert.as_dict()), GUARDIAN_KEY) == []
+    assert leaked(json.dumps(slack_payload(alert)), GUARDIAN_KEY) == []

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
+from crypto_assets.sources.client import redact_then_cut
+
 # Alert levels, most severe first.
 CRITICAL, WARNING, RESOLVED = "critical", "warning", "resolved"
 
@@ -101,7 +103,8 @@ def range_check_alert(subject: str, previous: str | None, current: str, at: date
 
 
 def run_failure_alert(job: str, run_id: str, message: str, at: datetime, details: Mapping | None = None) -> Alert:
-    first_line = (message or "").strip().splitlines()[0][:300] if (message or "").strip() else "no message"
+    first_line = redact_then_cut((message or "").strip().splitlines()[0], None, 300) if (message or "").strip() \
+        else "no message"
     return Alert("run", job, CRITICAL, None, "FAILURE", f"run of {job} failed: {first_line}", at,
                  {"run_id": run_id, **dict(details or {})})
 
@@ -157,6 +160,6 @@ def slack_payload(alert: Alert) -> dict:
         {"type": "section", "text": {"type": "mrkdwn", "text": f"{icon} *{alert.summary}*"}},
     ]
     if facts:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(facts)[:2900]}})
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": redact_then_cut("\n".join(facts), None, 2900)}})
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
     return {"text": f"[crypto-assets {alert.level}] {alert.summary}", "blocks": blocks}
