@@ -6,7 +6,8 @@ recordings cover, never over a window it would have to invent:
 
 - prices, bars, indicators and features: the recorded CoinGecko 5-minute day of BTC
   (14-15 May 2021), the one coherent price window; daily macro and on-chain days before it
-  feed the features as of each bar;
+  feed the features as of each bar, and so do Binance's settled funding rates of 13-15 May 2021
+  (derivatives_metrics, backfilled from Binance's public data archive: real files);
 - macro series also over the days of the Yahoo recordings (1-3 Jan 2020);
 - news: the Guardian /search recording (10 Sep 2014), social: the Reddit /new listing
   (1 Mar 2016), and sentiment scored on exactly those texts. Both predate the project's hourly
@@ -50,8 +51,13 @@ NEWS_HOURS = ("2014-09-10-15:00", "2014-09-10-16:00")
 SOCIAL_HOURS = ("2016-03-01-07:00", "2016-03-01-08:00")
 # ccxt's recorded exchange cases: BTC/USDT 1h candles of 30 Jan 2024 (Binance, Kraken, OKX).
 EXCHANGE_HOURS = ("2024-01-30-16:00", "2024-01-30-19:00")
-# The recorded current derivatives figures: Bybit funding (2024-11-04 14:21), OKX open interest (2024-10-12 10:18).
-DERIVATIVES_HOURS = (("2024-11-04-14:00", "2024-11-04-14:00"), ("2024-10-12-10:00", "2024-10-12-10:00"))
+# Binance's archived funding settlements (real BTCUSDT files of April/May 2021, resources/replay/binance_archive):
+# the price window's days and the day before, so the features' 24 h funding change has its earlier figure too.
+ARCHIVE_DERIVATIVES_HOURS = ("2021-05-13-00:00", "2021-05-15-23:00")
+# The recorded current derivatives figures: Bybit funding (2024-11-04 14:21), OKX open interest (2024-10-12 10:18),
+# and the archive-backed backfill of the price window's funding history.
+DERIVATIVES_HOURS = (("2024-11-04-14:00", "2024-11-04-14:00"), ("2024-10-12-10:00", "2024-10-12-10:00"),
+                     ARCHIVE_DERIVATIVES_HOURS)
 TEXT_PARTITIONS_START = "2014-09-10-00:00"  # the first recorded day (NEWS_HOURS)
 TEXT_ASSETS = ("news_articles", "social_posts", "sentiment_scores")
 # Demo-only replay catalogs (see resources/demo_replay/README.md).
@@ -129,8 +135,11 @@ SHOWN = (
           "every scored hour of the price window; the robust z-scores need a 168 h baseline, which one recorded "
           "day does not give, so no hour is flagged"),
     Shown("derivatives_metrics", DERIVATIVES_WINDOWS,
-          "the only recorded derivatives figures: Bybit's current funding (4 Nov 2024) and OKX's open interest "
-          "(12 Oct 2024); no funding or open-interest history was recorded"),
+          "Binance's settled BTCUSDT funding rates of 13-15 May 2021 from its public data archive (real monthly "
+          "file, checksum-verified; a backfill older than the REST path: source replay:binance_archive), which "
+          "ml_features joins as of each bar; and the only recorded current figures: Bybit's funding (4 Nov 2024) "
+          "and OKX's open interest (12 Oct 2024). The archive files of other coins and the daily open-interest "
+          "metrics were not recorded (gaps, listed in run_archive_gaps)"),
 )
 # Datasets the demo cannot show, and why (printed under the table).
 NOT_SHOWN = {
@@ -257,7 +266,7 @@ def feature_inputs() -> dict[str, tuple[int, int]]:
 
     flags = {"sentiment": "dq_sentiment_present", "macro": "dq_macro_series_present",
              "on-chain": "dq_onchain_metrics_present", "warm indicators": "dq_indicators_warm"}
-    values = {"fear & greed": "fng_value"}  # a value, not a flag: present where known
+    values = {"fear & greed": "fng_value", "funding": "deriv_funding_rate"}  # values, not flags: present where known
     frame = get_warehouse(None).read(all_tables()["ml_features"], columns=[*flags.values(), *values.values()])
     counts = {name: (int((frame[col].fillna(0) > 0).sum()), len(frame)) for name, col in flags.items()}
     return counts | {name: (int(frame[col].notna().sum()), len(frame)) for name, col in values.items()}
@@ -286,6 +295,7 @@ def print_summary(report: dict, out=print) -> None:
     out("  sentiment: no news or Reddit recording covers the price window (dq_sentiment_present = 0).")
     out("  macro: the recorded FRED values became known in Oct 2024 (their vintage), after these bars, so an")
     out("  as-of join cannot use them; the Yahoo days (Jan 2020) are far older than the staleness limits.")
+    out("  funding: Binance's archived settlements (00/08/16 UTC), each known from its settlement on (as-of).")
     out("Sentiment falls back to VADER when no transformer model is available offline; its rows then say "
         "model='vader'.")
     out(f"News, social and sentiment ran on an hourly partition set from {TEXT_PARTITIONS_START} (the recordings")

@@ -136,3 +136,55 @@ def test_every_dataset_of_the_graph_is_shown_or_said_why_not(demo):
     assert datasets == {s.dataset for s in SHOWN} | set(NOT_SHOWN)
     for name in NOT_SHOWN:
         assert f"Not shown: {name}: " in text
+
+
+def _archived_btc_funding() -> pd.DataFrame:
+    """Binance's real BTCUSDT funding file of May 2021 as recorded for replay (the zip's CSV)."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(REPLAY / "binance_archive" / "BTCUSDT-fundingRate-2021-05.zip") as archive:
+        raw = pd.read_csv(io.BytesIO(archive.read("BTCUSDT-fundingRate-2021-05.csv")))
+    return pd.DataFrame({"calc_time": pd.to_datetime(raw.calc_time, unit="ms", utc=True),
+                         "rate": raw.last_funding_rate.astype(float)})
+
+
+def test_funding_history_of_the_price_window_comes_from_the_binance_archive(demo):
+    """The demo backfills derivatives_metrics over 13-15 May 2021 from Binance's public data archive: every
+    real settlement of those days lands at its settlement time (calc_time's jitter rounded off), known from
+    then on, with a source that says archive."""
+    _, text, warehouse = demo
+    rows = warehouse.read(all_tables()["derivatives_metrics"])
+    funding = rows[(rows.exchange == "binance") & (rows.kind == "funding_history")].sort_values("observed_at")
+    real = _archived_btc_funding()
+    real = real[(real.calc_time >= pd.Timestamp("2021-05-13", tz="UTC"))
+                & (real.calc_time < pd.Timestamp("2021-05-16", tz="UTC"))]
+    assert len(real) == 9 and (real.calc_time.dt.hour.isin([0, 8, 16])).all()
+    assert list(funding.symbol.unique()) == ["BTC"] and (funding.source == "replay:binance_archive").all()
+    observed = pd.to_datetime(funding.observed_at, utc=True).reset_index(drop=True)
+    assert list(observed) == list(real.calc_time.dt.floor("h"))  # on the settlement hour, not calc_time
+    assert (pd.to_datetime(funding.available_at, utc=True).reset_index(drop=True) == observed).all()
+    assert list(funding.funding_rate) == list(real.rate)
+    on_14_15 = observed[(observed >= pd.Timestamp("2021-05-14", tz="UTC"))
+                        & (observed < pd.Timestamp("2021-05-16", tz="UTC"))]
+    assert len(on_14_15) >= 6
+    assert "replay:binance_archive" in text or "binance_archive" in text
+
+
+def test_feature_rows_carry_the_archived_funding_rate_as_of_their_bar(demo):
+    """ml_features over 14-15 May 2021 carry Binance's funding rate known at each bar's close: the newest
+    settlement at or before asof_time (never a later one: no look-ahead)."""
+    _, text, warehouse = demo
+    features = warehouse.read(all_tables()["ml_features"]).sort_values("asof_time")
+    real = _archived_btc_funding()
+    settled = real.calc_time.dt.floor("h")
+    assert features.deriv_funding_rate.notna().all()
+    for asof, value in zip(pd.to_datetime(features.asof_time, utc=True), features.deriv_funding_rate):
+        known = real.rate[settled <= asof]
+        assert value == known.iloc[-1], (asof, value, known.iloc[-1])
+    # At least one bar sits just before a settlement whose rate differs: it must not see the next one.
+    before = [(a, v) for a, v in zip(pd.to_datetime(features.asof_time, utc=True), features.deriv_funding_rate)
+              if a.hour == 7 and a.minute >= 55 and a.day == 15]
+    assert before and all(v == real.rate[settled == pd.Timestamp("2021-05-15 00:00", tz="UTC")].iloc[0]
+                          for _, v in before)
+    assert f"funding {len(features)}/{len(features)}" in text

@@ -17,8 +17,14 @@ Row kinds (one table, `derivatives_metrics`):
 - `open_interest`: the current open interest; observed and available at the exchange's timestamp.
 - `funding_history`: a settled funding rate; observed and available at its settlement time.
 - `open_interest_history`: an hourly open-interest point; available at its timestamp.
-History exists in live mode only: no recording of funding-rate or open-interest history exists
-for binance, bybit or okx (see crypto_assets_tests/data/exchanges/SOURCES.md).
+- `open_interest_daily`: Binance's archive metrics (crypto_assets/sources/binance_archive.py): the
+  day's last open-interest figure, observed at its time and available only once the day closed
+  (the archive publishes a day's file after it).
+History through ccxt exists in live mode only: no recording of funding-rate or open-interest history
+exists for binance, bybit or okx (see crypto_assets_tests/data/exchanges/SOURCES.md). Binance's
+funding history and daily open interest also come from its public data archive (`archive_history`):
+in replay (real April/May 2021 BTCUSDT funding files are recorded) and for windows older than the
+REST path serves (`archive.before_days` in resources/derivatives.yaml).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -39,7 +46,8 @@ from crypto_assets.sources.exchanges import ExchangeClient, Exchanges, _num
 from crypto_assets.sources.replay import replay_transport
 
 CATALOG = RESOURCES_DIR / "derivatives.yaml"
-KINDS = ("funding_snapshot", "open_interest", "funding_history", "open_interest_history")
+KINDS = ("funding_snapshot", "open_interest", "funding_history", "open_interest_history", "open_interest_daily")
+ARCHIVE_KINDS = ("funding_history", "open_interest_daily")
 DERIVATIVE_COLUMNS = [
     "exchange", "symbol", "kind", "observed_at", "available_at", "market", "settle", "funding_rate",
     "funding_time", "open_interest", "open_interest_value", "value_currency", "mark_price", "index_price", "basis",
@@ -58,6 +66,10 @@ class DerivativesCatalog:
     # Spacing of each exchange's derivatives requests (resources/derivatives.yaml); absent: the
     # exchange's `min_interval_s` in resources/sources.yaml.
     min_interval_s: dict[str, float] = field(default_factory=dict)
+    # Binance's public data archive (resources/derivatives.yaml `archive`): the exchange it serves,
+    # and how old a window's start must be (days before now) for its history to come from it.
+    archive_exchange: str | None = None
+    archive_before_days: float = 30.0
 
 
 @cache
@@ -72,6 +84,8 @@ def _catalog(path: str, text: str) -> DerivativesCatalog:
         max_history_pages=int(raw.get("max_history_pages", 50)),
         min_interval_s={name: float(cfg["min_interval_s"]) for name, cfg in per.items()
                         if (cfg or {}).get("min_interval_s") is not None},
+        archive_exchange=(raw.get("archive") or {}).get("exchange"),
+        archive_before_days=float((raw.get("archive") or {}).get("before_days", 30)),
     )
 
 
@@ -258,6 +272,53 @@ def _fetch(client: ExchangeClient, market: SwapMarket, kind: str, start_ms: int,
     return [r for r in (open_interest_row(market, p, "open_interest_history") for p in raw) if r]
 
 
+def archive_history(archive, exchange: str, symbols: list[str], settle: str, start, end, now,
+                    kinds: tuple[str, ...] = ARCHIVE_KINDS) -> DerivativesResult:
+    """Funding settlements and daily open interest of `symbols` from Binance's public data archive
+    (`archive`: a binance_archive.ArchiveClient), for the `settle` perpetual (BTC -> BTCUSDT).
+    A file the archive does not have is a gap (`archive.stats.gaps`), not a failure; an
+    unreadable or checksum-mismatched file fails that (symbol, kind) only."""
+    result = DerivativesResult()
+    for symbol in sorted(symbols):
+        pair = f"{symbol.upper()}{settle.upper()}"
+        market = SwapMarket(exchange, symbol, f"{symbol.upper()}/{settle.upper()}:{settle.upper()}", settle.upper(), 1.0)
+        result.markets[symbol] = market.market
+        for kind in kinds:
+            result.attempted += 1
+            try:
+                result.rows += _archive_rows(archive, market, pair, kind, start, end, now)
+            except Exception as exc:  # noqa: BLE001 - SourceError (checksum, unreadable file): this key is out
+                result.failures[f"{symbol}:{kind}"] = redact_then_cut(f"{type(exc).__name__}: {exc}", None, 300)
+    result.requests = archive.client.requests_made
+    return result
+
+
+def _archive_rows(archive, market: SwapMarket, pair: str, kind: str, start, end, now) -> list[dict]:
+    if kind == "funding_history":
+        frame = archive.funding(pair, start, end, now)
+        if frame is None:
+            return []
+        # Known at its settlement (calc_time is the settlement plus a few ms of processing).
+        return [_row(market, "funding_history", t, funding_rate=float(r), funding_time=t)
+                for t, r in zip(frame.settled_at, frame.funding_rate) if np.isfinite(r)]
+    if kind == "open_interest_daily":
+        # Whole days: a day's file is read in full; its last figure is known once the day closed.
+        day0 = pd.Timestamp(start).tz_convert("UTC").normalize()
+        frame = archive.metrics(pair, day0, end, now)
+        if frame is None:
+            return []
+        frame = frame.dropna(subset=["sum_open_interest"])
+        rows = []
+        for day, part in frame.groupby(frame.create_time.dt.normalize(), sort=True):
+            last = part.iloc[-1]
+            rows.append(_row(market, "open_interest_daily", last.create_time, day + pd.Timedelta(days=1),
+                             open_interest=float(last.sum_open_interest),
+                             open_interest_value=float(last.sum_open_interest_value),
+                             value_currency=market.settle))
+        return rows
+    raise ValueError(f"unknown archive kind {kind!r}")
+
+
 def frame_of(rows: list[dict]) -> pd.DataFrame:
     if not rows:
         frame = pd.DataFrame({c: pd.Series(dtype="object") for c in DERIVATIVE_COLUMNS})
@@ -274,6 +335,6 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
-__all__ = ["DERIVATIVE_COLUMNS", "KINDS", "NO_HISTORY_RECORDING", "DerivativesCatalog", "DerivativesResult",
+__all__ = ["ARCHIVE_KINDS", "DERIVATIVE_COLUMNS", "KINDS", "archive_history", "NO_HISTORY_RECORDING", "DerivativesCatalog", "DerivativesResult",
            "SwapMarket", "basis", "fetch_metrics", "frame_of", "funding_history_row", "funding_snapshot_row",
            "load_derivatives_catalog", "map_swaps", "open_derivatives", "open_interest_row"]

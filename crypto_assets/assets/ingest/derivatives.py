@@ -7,6 +7,11 @@ From binance, bybit and okx (resources/derivatives.yaml) through ccxt and the pr
 - replay: the recorded current snapshots (bybit funding 2024-11-04 14:21 UTC, bybit open interest
   2025-02-16 17:00, okx open interest 2024-10-12 10:18). No recording of funding or open-interest
   HISTORY exists, so windows without a recorded snapshot land empty, and `empty_reason` says why.
+- binance history from its public data archive (crypto_assets/sources/binance_archive.py): settled
+  funding rates and daily open interest, in replay (real BTCUSDT funding files of April/May 2021 are
+  recorded) and for windows starting more than `archive.before_days` (resources/derivatives.yaml)
+  before now and ending by today's midnight; binance's REST history is then not asked for. A file the archive lacks is a gap
+  (`run_archive_gaps`), not a failure.
 Rows are kept when `observed_at` is in the run's window; others are listed, not stored.
 An exchange that is down or blocked costs its own rows (`run_failures`), never the run, and the
 rows it has stored for the window stay (`keys_failed`); a run in which nothing could be fetched fails.
@@ -19,8 +24,12 @@ import pandas as pd
 
 from crypto_assets.assets.common import HOURLY_BACKFILL, partition_label, window_of
 from crypto_assets.partitions import HOURLY
+from crypto_assets.sources.binance_archive import SOURCE as ARCHIVE_SOURCE
+from crypto_assets.sources.binance_archive import open_archive
 from crypto_assets.sources.derivatives import (
+    ARCHIVE_KINDS,
     NO_HISTORY_RECORDING,
+    archive_history,
     DerivativesCatalog,
     fetch_metrics,
     frame_of,
@@ -57,6 +66,18 @@ def _one_exchange(exchanges: Exchanges, name: str, symbols: list[str], catalog: 
     return out
 
 
+def archive_exchange_for(catalog: DerivativesCatalog, mode: str, start, end, now) -> str | None:
+    """The exchange whose history this window takes from Binance's public data archive, or None: in replay
+    (the recorded archive files), and in live mode for a window starting more than `archive.before_days`
+    before now that ends by today's midnight (the archive has closed days only: a window reaching into
+    today stays on REST as a whole)."""
+    if catalog.archive_exchange not in catalog.exchanges:
+        return None
+    now = pd.Timestamp(now)
+    old = pd.Timestamp(start) < now - pd.Timedelta(days=catalog.archive_before_days)
+    return catalog.archive_exchange if mode == "replay" or (old and pd.Timestamp(end) <= now.normalize()) else None
+
+
 def collect(exchanges: Exchanges, symbols: list[str], start, end, now=None, log=None,
             catalog: "DerivativesCatalog | None" = None) -> tuple[pd.DataFrame, dict]:
     """Rows with observed_at in [start, end) from every configured exchange, and run metadata."""
@@ -66,11 +87,14 @@ def collect(exchanges: Exchanges, symbols: list[str], start, end, now=None, log=
     replay = exchanges.mode == "replay"
     snapshot = replay or end >= now - SNAPSHOT_REACH
     history = not replay
+    archived = archive_exchange_for(catalog, exchanges.mode, start, end, now)
     with ThreadPoolExecutor(max_workers=max(1, len(catalog.exchanges))) as pool:
         futures = {name: pool.submit(_one_exchange, exchanges, name, symbols, catalog, start, end, snapshot,
-                                     history, log) for name in catalog.exchanges}
+                                     history and name != archived, log) for name in catalog.exchanges}
         results = {name: f.result() for name, f in futures.items()}
-    frame = frame_of([row for r in results.values() for row in r["rows"]])
+    archive_meta, archive_rows, archive_failed, archive_attempted = _from_archive(
+        exchanges, archived, symbols, catalog, start, end, now, log)
+    frame = frame_of([row for r in results.values() for row in r["rows"]] + archive_rows)
     inside = (frame.observed_at >= start) & (frame.observed_at < end)
     outside = frame[~inside]
     frame = frame[inside].drop_duplicates(["exchange", "symbol", "kind", "observed_at"], keep="last")
@@ -84,10 +108,15 @@ def collect(exchanges: Exchanges, symbols: list[str], start, end, now=None, log=
         "run_outside_window": [f"{r.exchange}:{r.symbol}:{r.kind}@{r.observed_at.isoformat()}"
                                for r in outside.itertuples()][:50],
         "history": NO_HISTORY_RECORDING if replay else "live: settled funding rates and hourly open interest",
+        **({"archive_history": f"{archived}: settled funding rates and daily open interest from its public data "
+                               "archive (data.binance.vision), not its REST history"} if archived else {}),
+        **archive_meta,
         "snapshot": ("taken" if snapshot else f"not taken: the window ended more than {SNAPSHOT_REACH} before now"),
     }
     if frame.empty:
         reasons = []
+        if archived:
+            reasons.append(f"{archived}'s public data archive has no file for this window (run_archive_gaps)")
         if replay:
             reasons.append(NO_HISTORY_RECORDING)
             reasons.append("the recorded current snapshots fall outside this window" if len(outside)
@@ -95,10 +124,39 @@ def collect(exchanges: Exchanges, symbols: list[str], start, end, now=None, log=
         else:
             reasons.append("no exchange gave a figure in this window (see run_failures / run_exchange_errors)")
         meta["empty_reason"] = "; ".join(reasons)
-    failed = failed_metric_fetches(results)
-    raise_if_nothing_fetched("derivatives_metrics", sum(1 if r["error"] else r["attempted"] for r in results.values()),
-                             failed)
+    failed = failed_metric_fetches(results) + archive_failed
+    raise_if_nothing_fetched("derivatives_metrics", sum(1 if r["error"] else r["attempted"] for r in results.values())
+                             + archive_attempted, failed)
     return mark_failed(frame, failed), meta
+
+
+def _from_archive(exchanges: Exchanges, exchange: str | None, symbols: list[str], catalog: DerivativesCatalog,
+                  start, end, now, log=None) -> tuple[dict, list[dict], list[FailedFetch], int]:
+    """(metadata, rows, failed keys, keys attempted) of the archive path; nothing when it is off."""
+    if exchange is None:
+        return {}, [], [], 0
+    try:
+        archive = open_archive(exchanges.mode, exchanges.replay_dir, log=log)
+        result = archive_history(archive, exchange, symbols, catalog.settle[0], start, end, now)
+    except Exception as exc:  # noqa: BLE001 - the archive could not be reached at all: every key of it failed
+        reason = redact_then_cut(f"{type(exc).__name__}: {exc}", None, 300)
+        failed = [FailedFetch({"exchange": exchange, "symbol": s, "kind": k}, f"{exchange} archive: {reason}")
+                  for s in symbols for k in ARCHIVE_KINDS]
+        return {"run_archive_error": reason}, [], failed, len(failed)
+    failed = []
+    for symbol_kind, reason in sorted(result.failures.items()):
+        symbol, _, kind = symbol_kind.partition(":")
+        failed.append(FailedFetch({"exchange": exchange, "symbol": symbol, "kind": kind}, f"{exchange} archive: {reason}"))
+    stats = archive.stats
+    meta = {
+        "run_archive": {"exchange": exchange, "files_downloaded": len(stats.downloaded),
+                        "files_from_cache": len(stats.cached), "bytes_downloaded": stats.bytes_downloaded,
+                        "requests": result.requests, "gaps": len(stats.gaps), "cache": str(archive.cache_dir),
+                        "cache_entries_damaged_and_refetched": stats.cache_repaired[:20]},
+        # A file the archive does not have (symbol not listed then, or not published yet): a gap, not a failure.
+        "run_archive_gaps": [p.rsplit("/", 1)[-1] for p in stats.gaps][:100],
+    }
+    return meta, result.rows, failed, result.attempted
 
 
 NOT_OFFERED = "not offered by ccxt"  # a kind the exchange has no endpoint for: never fetched, nothing to keep
@@ -129,8 +187,10 @@ def failed_metric_fetches(results: dict) -> list[FailedFetch]:
         "Perpetual-swap funding rates, open interest, mark/index price and basis (mark / index - 1) per "
         "(exchange, symbol) from binance, bybit and okx through ccxt (public endpoints, no keys; "
         "resources/derivatives.yaml). Real figures only: what an exchange does not give is empty. Each row has "
-        "`available_at`, when the figure became known; ml_features joins it as-of. In replay only the recorded "
-        "current snapshots exist (no funding/open-interest history was recorded): other windows are empty and "
+        "`available_at`, when the figure became known; ml_features joins it as-of. Binance's settled funding "
+        "rates and daily open interest of old windows (and in replay) come from its public data archive "
+        "(checksum-verified files, source binance_archive; missing files listed in run_archive_gaps). In replay "
+        "the ccxt path serves only the recorded current snapshots; windows without any figure are empty and "
         "the metadata `empty_reason` says why."
     ),
 )
@@ -143,7 +203,10 @@ def derivatives_metrics(
     symbols = sorted(coin_universe.symbol.dropna().unique())
     frame, meta = collect(exchanges, symbols, window.start, window.end, log=context.log.info)
     failed = failed_fetches(frame)
-    frame = frame.assign(source=[exchanges.provenance(e) for e in frame.exchange], ingested_at=utcnow())
+    archived = (meta.get("run_archive") or {}).get("exchange")
+    archive_source = f"replay:{ARCHIVE_SOURCE}" if exchanges.mode == "replay" else ARCHIVE_SOURCE
+    frame = frame.assign(source=[archive_source if e == archived and k in ARCHIVE_KINDS else exchanges.provenance(e)
+                                 for e, k in zip(frame.exchange, frame.kind)], ingested_at=utcnow())
     context.add_output_metadata({
         "partition": partition_label(context),
         **{k: (dg.MetadataValue.json(v) if isinstance(v, (dict, list)) else v) for k, v in meta.items()},

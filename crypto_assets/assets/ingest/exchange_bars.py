@@ -14,18 +14,28 @@ Which source wins a bar (documented in docs/exchanges.md):
 
 
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pandas as pd
+import yaml
 
 from crypto_assets.assets.common import HOURLY_BACKFILL, partition_label, window_of
 from crypto_assets.partitions import HOURLY
 from crypto_assets.quality.plausibility import REFERENCE_LOOKBACK, implausible_prices
 from crypto_assets.quality.quarantine import Rejects, numeric_problem
+from crypto_assets.sources.binance_archive import SOURCE as ARCHIVE_SOURCE
+from crypto_assets.sources.binance_archive import open_archive
 from crypto_assets.sources.client import SourceError, redact_then_cut
 from crypto_assets.sources.exchanges import (
     CANDLE_COLUMNS,
+    CATALOG as EXCHANGES_CATALOG,
     INTERVAL_OF,
+    TIMEFRAME_MS,
+    Market,
+    missing_ranges,
     ExchangeCatalog,
     Exchanges,
     ExchangeUnavailable,
@@ -48,6 +58,7 @@ DIVERGENCE_BOUND = 0.01  # closes of one bar on two exchanges more than 1 % apar
 # start of the hour before the current one (at :02, when automation runs, the hour that just
 # closed) up to the window's end. A window that ends before that (a history backfill) fetches none.
 LIVE_5M_TIMEFRAME = "5m"
+ARCHIVE_INTERVALS = ("1m", "5m", "1h", "1d")  # timeframes whose klines Binance's archive publishes (among others)
 
 
 def live_5m_span(start, end, now) -> "tuple[pd.Timestamp, pd.Timestamp] | None":
@@ -80,6 +91,7 @@ def _fetch_exchange(exchanges: Exchanges, name: str, symbols: list[str], catalog
         out["error"] = redact_then_cut(f"{type(exc).__name__}: {exc}", None, 500)
         return out
     out["unlisted"] = sorted(set(symbols) - set(mapping))
+    archive = _archive_for(exchanges, name, catalog, start, end, now, out)
     live_symbols = set(catalog.live_5m_symbols) if live_5m is not None and catalog.timeframe != LIVE_5M_TIMEFRAME \
         else set()
     for symbol, market in sorted(mapping.items()):
@@ -88,6 +100,21 @@ def _fetch_exchange(exchanges: Exchanges, name: str, symbols: list[str], catalog
         if symbol in live_symbols:
             fetches.append((LIVE_5M_TIMEFRAME, *live_5m, f":{LIVE_5M_TIMEFRAME}"))
         for timeframe, first, last, suffix in fetches:
+            if archive is not None and not suffix:
+                try:
+                    frame = archive_candles(archive, name, market, timeframe, first, last, now)
+                except SourceError as exc:  # checksum mismatch, unreadable file: this market's candles fail
+                    out["failures"][symbol] = redact_then_cut(exc, None, 300)
+                    continue
+                if frame is not None:  # else: no archive file for the window (not listed then): REST below
+                    out["archive"]["markets"].append(symbol)
+                    out["archive"]["candles"] += len(frame)
+                    stop = min(_utc(last), _utc(now if now is not None else utcnow()))
+                    gaps = missing_ranges(frame.bar_start, first, stop, pd.Timedelta(milliseconds=TIMEFRAME_MS[timeframe]))
+                    if gaps:
+                        out["gaps"][f"{name}:{symbol}"] = gaps
+                    out["frames"].append(frame.assign(source=_archive_source(exchanges), interval=INTERVAL_OF[timeframe]))
+                    continue
             try:
                 result = client.closed_candles(market, first, last, timeframe, now=now)
             except SourceError as exc:
@@ -120,7 +147,62 @@ def _fetch_exchange(exchanges: Exchanges, name: str, symbols: list[str], catalog
         if out["error"]:
             break
     out["requests"] = client.client.requests_made
+    if archive is not None:
+        out["archive"].update(requests=archive.client.requests_made, files=len(archive.stats.downloaded),
+                              cached=len(archive.stats.cached), missing_files=len(archive.stats.gaps),
+                              cache_entries_damaged_and_refetched=archive.stats.cache_repaired[:20],
+                              bytes=archive.stats.bytes_downloaded)
     return out
+
+
+@cache
+def _archive_config(path: str) -> dict:
+    return (yaml.safe_load(Path(path).read_text()) or {}).get("archive") or {}
+
+
+def _utc(value) -> pd.Timestamp:
+    value = pd.Timestamp(value)
+    return value.tz_convert("UTC") if value.tzinfo else value.tz_localize("UTC")
+
+
+def _archive_source(exchanges: Exchanges) -> str:
+    return f"replay:{ARCHIVE_SOURCE}" if exchanges.mode == "replay" else ARCHIVE_SOURCE
+
+
+def _archive_for(exchanges: Exchanges, name: str, catalog: ExchangeCatalog, start, end, now, out: dict):
+    """Binance's public data archive for this exchange's candles when the window starts more than
+    `archive.before_days` (resources/exchanges.yaml) before now and ends by today's midnight (the
+    archive has closed days only), else None. A market the archive has no file for goes through REST
+    as before; in replay only recorded archive files exist."""
+    config = _archive_config(str(exchanges.catalog_path or EXCHANGES_CATALOG))
+    if config.get("exchange") != name or catalog.timeframe not in ARCHIVE_INTERVALS:
+        return None
+    now = _utc(now if now is not None else utcnow())
+    if _utc(start) >= now - pd.Timedelta(days=float(config.get("before_days", 30))) or _utc(end) > now.normalize():
+        return None  # a recent window, or one reaching into today: REST
+    out["archive"] = {"markets": [], "candles": 0}
+    try:
+        return open_archive(exchanges.mode, exchanges.replay_dir)
+    except Exception as exc:  # noqa: BLE001 - no archive (e.g. a replay folder without its recordings): REST
+        out["archive"]["unavailable"] = redact_then_cut(f"{type(exc).__name__}: {exc}", None, 300)
+        return None
+
+
+def archive_candles(archive, exchange: str, market: Market, timeframe: str, start, end, now) -> "pd.DataFrame | None":
+    """Closed spot candles of `market` in [start, end) from the archive (CANDLE_COLUMNS), or None
+    when the archive has no file for any part of the window."""
+    frame = archive.klines(market.market.replace("/", ""), timeframe, start, end, now if now is not None else utcnow())
+    if frame is None:
+        return None
+    n = len(frame)
+    same = np.zeros(n, dtype=np.intp)  # one text repeated: built once and taken (as the REST frame does)
+    columns = {name: pd.Series([value], dtype="str").take(same).reset_index(drop=True)
+               for name, value in (("exchange", exchange), ("market", market.market), ("symbol", market.symbol),
+                                   ("quote", market.quote))}
+    columns.update({name: frame[name].reset_index(drop=True) for name in
+                    ("bar_start", "open", "high", "low", "close", "volume", "quote_volume", "trade_count")})
+    columns["bar_end"] = columns["bar_start"] + pd.Timedelta(milliseconds=TIMEFRAME_MS[timeframe])
+    return pd.DataFrame(columns)[CANDLE_COLUMNS]
 
 
 def collect_candles(exchanges: Exchanges, symbols: list[str], start, end, now=None, log=None,
@@ -259,6 +341,8 @@ def exchange_candles(
         "run_market_failures": dg.MetadataValue.json({n: r["failures"] for n, r in results.items() if r["failures"]}),
         "run_exchange_errors": dg.MetadataValue.json({n: r["error"] for n, r in results.items() if r["error"]}),
         "run_requests_by_exchange": dg.MetadataValue.json({n: r["requests"] for n, r in results.items()}),
+        # Candles from Binance's public data archive (old windows; source binance_archive): markets, files, requests.
+        "run_archive": dg.MetadataValue.json({n: r["archive"] for n, r in results.items() if r.get("archive")}),
         "run_rows_quarantined": len(rejects),
         "run_quarantine_by_reason": dg.MetadataValue.json(rejects.by_reason()),
         "run_symbols_covered": int(candles.symbol.nunique()),
