@@ -156,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("health", help="health score table per dataset; exit code 1 below 60 (see --help)")
     inst = sub.add_parser("instance", help="Dagster instance upkeep")
     inst.add_argument("action", choices=["widen-mysql"])
-    sub.add_parser("api", help="serve the data API (needs the `api` extra); --new-key TIER mints a key")
+    sub.add_parser("api", add_help=False,  # its own parser (crypto_assets/api/server.py) answers --help
+                   help="serve the data API (needs the `api` extra); --new-key TIER mints a key")
     sub.add_parser("metrics", add_help=False,  # its own parser answers --help
                    help="serve Prometheus metrics of the instance and warehouse (--port; needs the `api` extra)")
     args, rest = parser.parse_known_args(argv)

@@ -11,6 +11,9 @@ and scale with replicas (k8s/api.yaml does).
   junk paths cannot blow up the series count; no route: `unmatched`);
 - `crypto_api_cache_lookups_total{endpoint, result}`: hit, miss (Redis up, not cached) or bypass
   (no Redis);
+- `crypto_api_computations_total{endpoint}`: responses computed from the warehouse (a cache miss
+  that was not joined to another request's computation); with single-flight recomputation, N
+  concurrent requests for one expired entry add 1 here;
 - `crypto_api_rate_limited_total{limit}`: 429 answers, `key` (a key over its tier's limit) or
   `auth_failure` (a client sending unknown keys);
 - `crypto_api_websocket_clients` (gauge) and `crypto_api_websocket_connections_total{outcome}`
@@ -38,6 +41,10 @@ class ApiMetrics:
                                  buckets=LATENCY_BUCKETS, registry=self.registry)
         self.cache = Counter("crypto_api_cache_lookups", "Response cache lookups by endpoint and result (hit, miss, "
                              "bypass = no Redis)", ["endpoint", "result"], registry=self.registry)
+        self.computations = Counter("crypto_api_computations", "Responses computed from the warehouse (cache "
+                                    "misses not joined to another request's computation), by endpoint",
+                                    ["endpoint"], registry=self.registry)
+        self._children: dict[tuple, tuple] = {}
         self.rate_limited = Counter("crypto_api_rate_limited", "Requests refused with 429 by a rate limit (key: the "
                                     "key's tier limit; auth_failure: unknown keys from one client)", ["limit"],
                                     registry=self.registry)
@@ -57,8 +64,21 @@ class ApiMetrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
+    def observe(self, labels: tuple[str, str, str], seconds: float) -> None:
+        """Count and time one request (the label children are looked up once per label set)."""
+        children = self._children.get(labels)
+        if children is None:
+            children = self._children[labels] = (self.requests.labels(*labels), self.latency.labels(*labels))
+        children[0].inc()
+        children[1].observe(seconds)
+
+
 class MetricsMiddleware:
-    """Pure ASGI middleware: counts and times every HTTP request by its route template."""
+    """Pure ASGI middleware: counts and times every HTTP request by its route template, and adds
+    `Server-Timing: app;dur=<ms>` (time from request to response start inside this process, for
+    clients and the benchmark to tell server time from network/client time). One middleware for
+    both: each layer costs every request (issue 23).
+    """
 
     def __init__(self, app, metrics: ApiMetrics):
         self.app = app
@@ -73,6 +93,8 @@ class MetricsMiddleware:
         async def send_and_note(message):
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                took = f"app;dur={(time.perf_counter() - started) * 1000:.2f}".encode()
+                message = {**message, "headers": [*message.get("headers", []), (b"server-timing", took)]}
             await send(message)
 
         try:
@@ -80,6 +102,4 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or UNMATCHED
-            labels = (path, scope.get("method", ""), str(status["code"]))
-            self.metrics.requests.labels(*labels).inc()
-            self.metrics.latency.labels(*labels).observe(time.perf_counter() - started)
+            self.metrics.observe((path, scope.get("method", ""), str(status["code"])), time.perf_counter() - started)

@@ -10,11 +10,12 @@ import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
 from crypto_assets.api import models, queries
-from crypto_assets.api.auth import require
-from crypto_assets.api.state import SYMBOLS_HINT
+from crypto_assets.api.auth import LimitedRoute, require
+from crypto_assets.api.state import NOW, SYMBOLS_HINT
 from crypto_assets.intelligence.params import MARKET as MARKET_SYMBOL
 
-router = APIRouter(prefix="/api/v1")
+# LimitedRoute: a key's rate-limit hit is counted with the cache lookup, in one Redis round trip (auth.py).
+router = APIRouter(prefix="/api/v1", route_class=LimitedRoute)
 
 SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,19}$"
 MAX_PAGE = 5000
@@ -28,8 +29,8 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Rows per page.")]
 PageToken = Annotated[str | None, Query(max_length=1000, description="next_page_token of the previous page.")]
 BarInterval = Annotated[str, Query(pattern=r"^\d{1,3}(min|h|D)$", description="Bar length, e.g. 5min, 1h, 4h, 4D.")]
 
-readonly = Depends(require("readonly"))
-trading = Depends(require("trading"))
+readonly = Depends(require("readonly", deferred=True))
+trading = Depends(require("trading", deferred=True))
 
 # pandas frequency of each resampling choice of /prices/historical
 PRICE_INTERVALS = {"5min": "5min", "15min": "15min", "1h": "1h", "4h": "4h", "1d": "1D"}
@@ -44,8 +45,8 @@ def _api(request: Request):
 async def current_price(request: Request, symbol: Symbol):
     api = _api(request)
     symbol = await api.check_symbol(symbol)
-    return await api.respond("prices_current", "price_observations", {"symbol": symbol},
-                             queries.current_price, api.warehouse_url, symbol, api.now())
+    return await api.respond(request, "prices_current", "price_observations", {"symbol": symbol},
+                             queries.current_price, api.warehouse_url, symbol, NOW)
 
 
 @router.get("/prices/historical/{symbol}", response_model=models.PricePage, dependencies=[readonly],
@@ -57,8 +58,8 @@ async def historical_prices(request: Request, symbol: Symbol, start: Start = Non
     symbol = await api.check_symbol(symbol)
     freq = "raw" if interval == "raw" else PRICE_INTERVALS[interval]
     params = {"symbol": symbol, "start": start, "end": end, "interval": interval, "limit": limit, "page": page_token}
-    return await api.respond("prices_historical", "price_observations", params, queries.price_history,
-                             api.warehouse_url, symbol, start, end, freq, limit, page_token, api.now(),
+    return await api.respond(request, "prices_historical", "price_observations", params, queries.price_history,
+                             api.warehouse_url, symbol, start, end, freq, limit, page_token, NOW,
                              api.token_secret)
 
 
@@ -69,8 +70,8 @@ async def ohlcv(request: Request, symbol: Symbol, interval: BarInterval = "1h", 
     api = _api(request)
     symbol = await api.check_symbol(symbol)
     params = {"symbol": symbol, "start": start, "end": end, "interval": interval, "limit": limit, "page": page_token}
-    return await api.respond("ohlcv", "ohlcv_bars", params, queries.ohlcv,
-                             api.warehouse_url, symbol, interval, start, end, limit, page_token, api.now(),
+    return await api.respond(request, "ohlcv", "ohlcv_bars", params, queries.ohlcv,
+                             api.warehouse_url, symbol, interval, start, end, limit, page_token, NOW,
                              api.token_secret)
 
 
@@ -89,8 +90,8 @@ async def derivatives(request: Request, symbol: Symbol, start: Start = None, end
     queries.declared(queries.DERIVATIVES)
     params = {"symbol": symbol, "start": start, "end": end, "kind": kind, "exchange": exchange, "limit": limit,
               "page": page_token}
-    return await api.respond("derivatives", queries.DERIVATIVES, params, queries.derivatives,
-                             api.warehouse_url, symbol, kind, exchange, start, end, limit, page_token, api.now(),
+    return await api.respond(request, "derivatives", queries.DERIVATIVES, params, queries.derivatives,
+                             api.warehouse_url, symbol, kind, exchange, start, end, limit, page_token, NOW,
                              api.token_secret)
 
 
@@ -111,8 +112,8 @@ async def _sentiment(request: Request, symbol: str, window: str, market_type: st
     if not pd.Timedelta("1h") <= span <= MAX_SENTIMENT_WINDOW:
         raise HTTPException(422, "window must lie between 1h and 7d")
     endpoint = f"sentiment_{market_type}" if market_type else "sentiment"
-    return await api.respond(endpoint, "sentiment_scores", {"symbol": symbol, "window": window},
-                             queries.sentiment, api.warehouse_url, symbol, span, window, api.now(), market_type)
+    return await api.respond(request, endpoint, "sentiment_scores", {"symbol": symbol, "window": window},
+                             queries.sentiment, api.warehouse_url, symbol, span, window, NOW, market_type)
 
 
 @router.get("/sentiment/stock/{symbol}", response_model=models.Sentiment, dependencies=[readonly],
@@ -133,7 +134,7 @@ async def latest_narratives(request: Request,
                             status: Literal["ok", "failed", "any"] = "any",
                             limit: Annotated[int, Query(ge=1, le=168, description="Hours, newest first.")] = 24):
     api = _api(request)
-    return await api.respond("narratives", "news_narratives", {"status": status, "limit": limit},
+    return await api.respond(request, "narratives", "news_narratives", {"status": status, "limit": limit},
                              queries.latest_narratives, api.warehouse_url, None if status == "any" else status, limit)
 
 
@@ -143,7 +144,7 @@ async def regime(request: Request, symbol: Symbol,
                  limit: Annotated[int, Query(ge=1, le=720, description="Hours, newest first.")] = 24):
     api = _api(request)
     symbol = MARKET_SYMBOL if symbol.upper() == "MARKET" else await api.check_symbol(symbol)
-    return await api.respond("regime", "market_regimes", {"symbol": symbol, "limit": limit},
+    return await api.respond(request, "regime", "market_regimes", {"symbol": symbol, "limit": limit},
                              queries.regime, api.warehouse_url, symbol, limit)
 
 
@@ -152,7 +153,7 @@ async def regime(request: Request, symbol: Symbol,
 async def fear_greed(request: Request,
                      limit: Annotated[int, Query(ge=1, le=365, description="Days, newest first.")] = 30):
     api = _api(request)
-    return await api.respond("fear_greed", "fear_greed_index", {"limit": limit},
+    return await api.respond(request, "fear_greed", "fear_greed_index", {"limit": limit},
                              queries.fear_greed, api.warehouse_url, limit)
 
 
@@ -164,7 +165,7 @@ async def latest_news(request: Request,
     api = _api(request)
     if symbol is not None:
         symbol = await api.check_symbol(symbol)
-    return await api.respond("news", "news_articles", {"symbol": symbol, "limit": limit},
+    return await api.respond(request, "news", "news_articles", {"symbol": symbol, "limit": limit},
                              queries.latest_news, api.warehouse_url, symbol, limit)
 
 
@@ -174,7 +175,7 @@ async def technical(request: Request, symbol: Symbol, interval: Literal["5min", 
                     limit: Annotated[int, Query(ge=1, le=500, description="Most recent bars.")] = 1):
     api = _api(request)
     symbol = await api.check_symbol(symbol)
-    return await api.respond("technical", "technical_indicators",
+    return await api.respond(request, "technical", "technical_indicators",
                              {"symbol": symbol, "interval": interval, "limit": limit},
                              queries.technical, api.warehouse_url, symbol, interval, limit)
 
@@ -200,8 +201,8 @@ async def ml_features_bulk(
     queries.declared(queries.ML_FEATURES)  # 503 before touching the cache when the table is absent
     params = {"symbols": ",".join(sorted(wanted)), "start": start, "end": end, "limit": limit, "page": page_token,
               "columns": columns}
-    return await api.respond("ml_bulk", queries.ML_FEATURES, params, queries.ml_bulk,
-                             api.warehouse_url, wanted, start, end, limit, page_token, cols, api.now(),
+    return await api.respond(request, "ml_bulk", queries.ML_FEATURES, params, queries.ml_bulk,
+                             api.warehouse_url, wanted, start, end, limit, page_token, cols, NOW,
                              api.token_secret)
 
 
@@ -211,5 +212,5 @@ async def ml_features_current(request: Request, symbol: Symbol):
     api = _api(request)
     symbol = await api.check_symbol(symbol)
     queries.declared(queries.ML_FEATURES)
-    return await api.respond("ml_current", queries.ML_FEATURES, {"symbol": symbol},
-                             queries.ml_current, api.warehouse_url, symbol, api.now())
+    return await api.respond(request, "ml_current", queries.ML_FEATURES, {"symbol": symbol},
+                             queries.ml_current, api.warehouse_url, symbol, NOW)

@@ -127,14 +127,14 @@ def _health_payload(url) -> dict:
 async def dataset_health(request: Request):
     api = request.app.state.api
     # Cached under the price generation: it moves whenever the most frequent dataset lands.
-    return await api.respond("health", "price_observations", {}, _health_payload, api.warehouse_url)
+    return await api.respond(request, "health", "price_observations", {}, _health_payload, api.warehouse_url)
 
 
 @router.get("/api/v1/symbols", response_model=models.Symbols, dependencies=[Depends(require("readonly"))],
             summary="The symbols this API serves (coin_universe)")
 async def symbols(request: Request):
     api = request.app.state.api
-    return await api.respond("symbols", "coin_universe", {}, queries.symbols_payload, api.warehouse_url)
+    return await api.respond(request, "symbols", "coin_universe", {}, queries.symbols_payload, api.warehouse_url)
 
 
 @router.post("/api/v1/admin/cache/invalidate", response_model=models.Invalidated,
