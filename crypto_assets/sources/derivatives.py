@@ -66,6 +66,9 @@ class DerivativesCatalog:
     # Spacing of each exchange's derivatives requests (resources/derivatives.yaml); absent: the
     # exchange's `min_interval_s` in resources/sources.yaml.
     min_interval_s: dict[str, float] = field(default_factory=dict)
+    # The published limit of the strictest endpoint each exchange's derivatives client calls
+    # ({requests, per_s, source}); the spacing is planned against it like the candle plan.
+    published_limit: dict[str, dict] = field(default_factory=dict)
     # Binance's public data archive (resources/derivatives.yaml `archive`): the exchange it serves,
     # and how old a window's start must be (days before now) for its history to come from it.
     archive_exchange: str | None = None
@@ -84,6 +87,8 @@ def _catalog(path: str, text: str) -> DerivativesCatalog:
         max_history_pages=int(raw.get("max_history_pages", 50)),
         min_interval_s={name: float(cfg["min_interval_s"]) for name, cfg in per.items()
                         if (cfg or {}).get("min_interval_s") is not None},
+        published_limit={name: dict(cfg["published_limit"]) for name, cfg in per.items()
+                         if (cfg or {}).get("published_limit")},
         archive_exchange=(raw.get("archive") or {}).get("exchange"),
         archive_before_days=float((raw.get("archive") or {}).get("before_days", 30)),
     )
@@ -103,6 +108,8 @@ def open_derivatives(exchanges: Exchanges, name: str, catalog: DerivativesCatalo
     spec = source_spec(name)
     if name in catalog.min_interval_s:
         spec = dataclasses.replace(spec, min_interval_s=catalog.min_interval_s[name])
+    if name in catalog.published_limit:
+        spec = dataclasses.replace(spec, published_limit=catalog.published_limit[name])
     transport = client_kwargs.pop("transport", None)
     if transport is None and exchanges.mode == "replay":
         transport = replay_transport(name, spec.base_url, exchanges.replay_dir)
@@ -208,6 +215,22 @@ class DerivativesResult:
     failures: dict[str, str] = field(default_factory=dict)  # "SYMBOL:kind" -> message
     requests: int = 0
     attempted: int = 0  # (symbol, kind) fetches tried (not counting kinds ccxt does not offer)
+    stopped: str | None = None  # why the exchange was asked nothing more (a block, a rate limit)
+
+
+# HTTP statuses that block the caller, not a market: Bybit answers 403 from regions it refuses.
+BLOCK_STATUSES = frozenset({401, 403, 451})
+
+
+def stops_the_exchange(exc: BaseException) -> bool:
+    """A block (401/403/451) or an exchange-wide error (rate limit, maintenance, unreachable, an
+    answer that is not the API): asking its other markets would only repeat it."""
+    from crypto_assets.sources.client import SourceError
+    from crypto_assets.sources.exchanges import ExchangeUnavailable, exchange_wide
+
+    if isinstance(exc, ExchangeUnavailable) or exchange_wide(exc):
+        return True
+    return isinstance(exc, SourceError) and exc.status in BLOCK_STATUSES
 
 
 def _paged(fetch, start_ms: int, end_ms: int, limit: int, max_pages: int) -> list[dict]:
@@ -230,7 +253,9 @@ def fetch_metrics(client: ExchangeClient, markets: dict[str, SwapMarket], start,
                   history: bool, history_limit: int = 100, max_pages: int = 50) -> DerivativesResult:
     """Everything one exchange gives for these markets: current funding and open interest when
     `snapshot`, settled funding rates and hourly open interest in [start, end) when `history`.
-    A call that fails costs that (symbol, kind) only; the message is kept."""
+    A call that fails costs that (symbol, kind) only; the message is kept. A block (403 from a
+    refused region) or an exchange-wide error stops the exchange for the run: the rest is not
+    asked (`stopped`, reported as the exchange's error)."""
     result = DerivativesResult(markets={s: m.market for s, m in markets.items()})
     start_ms, end_ms = int(pd.Timestamp(start).timestamp() * 1000), int(pd.Timestamp(end).timestamp() * 1000)
     has = client.ccxt.has
@@ -245,11 +270,16 @@ def fetch_metrics(client: ExchangeClient, markets: dict[str, SwapMarket], start,
             if not supported:
                 result.failures[f"{symbol}:{kind}"] = f"{client.name}: not offered by ccxt for this exchange"
                 continue
+            if result.stopped:  # blocked or rate-limited: the rest is not asked, and keeps what is stored
+                result.failures[f"{symbol}:{kind}"] = f"{client.name}: not asked: {result.stopped}"
+                continue
             result.attempted += 1
             try:
                 result.rows += _fetch(client, market, kind, start_ms, end_ms, history_limit, max_pages)
             except Exception as exc:  # noqa: BLE001 - ccxt and SourceError alike: this (symbol, kind) is out
                 result.failures[f"{symbol}:{kind}"] = redact_then_cut(f"{type(exc).__name__}: {exc}", None, 300)
+                if stops_the_exchange(exc):
+                    result.stopped = f"stopped after {symbol}:{kind}: {result.failures[f'{symbol}:{kind}']}"
     result.requests = client.client.requests_made
     return result
 

@@ -62,7 +62,7 @@ def _one_exchange(exchanges: Exchanges, name: str, symbols: list[str], catalog: 
     result = fetch_metrics(client, markets, start, end, snapshot=snapshot, history=history,
                            history_limit=catalog.history_limit.get(name, 100), max_pages=catalog.max_history_pages)
     out.update(rows=result.rows, markets=result.markets, failures=result.failures, requests=result.requests,
-               attempted=result.attempted)
+               attempted=result.attempted, error=result.stopped)
     return out
 
 
@@ -125,8 +125,8 @@ def collect(exchanges: Exchanges, symbols: list[str], start, end, now=None, log=
             reasons.append("no exchange gave a figure in this window (see run_failures / run_exchange_errors)")
         meta["empty_reason"] = "; ".join(reasons)
     failed = failed_metric_fetches(results) + archive_failed
-    raise_if_nothing_fetched("derivatives_metrics", sum(1 if r["error"] else r["attempted"] for r in results.values())
-                             + archive_attempted, failed)
+    raise_if_nothing_fetched("derivatives_metrics", sum(_planned(r) for r in results.values()) + archive_attempted,
+                             failed)
     return mark_failed(frame, failed), meta
 
 
@@ -162,11 +162,18 @@ def _from_archive(exchanges: Exchanges, exchange: str | None, symbols: list[str]
 NOT_OFFERED = "not offered by ccxt"  # a kind the exchange has no endpoint for: never fetched, nothing to keep
 
 
+def _planned(result: dict) -> int:
+    """(symbol, kind) fetches an exchange was to make this run (1 for an exchange never opened)."""
+    if result["error"] and not result["failures"]:
+        return 1
+    return result["attempted"] + sum(": not asked: " in reason for reason in result["failures"].values())
+
+
 def failed_metric_fetches(results: dict) -> list[FailedFetch]:
     """(exchange, symbol, kind) fetches that failed, or the whole exchange when it could not be opened."""
     failed = []
     for name, result in results.items():
-        if result["error"]:
+        if result["error"] and not result["failures"]:  # never opened: all of it
             failed.append(FailedFetch({"exchange": name}, f"{name}: {result['error']}"))
             continue
         for market_kind, reason in sorted(result["failures"].items()):
