@@ -410,6 +410,12 @@ class DeltaWarehouse(Warehouse):
             problems = _log_problems(listing)
             if problems:
                 raise WarehouseDamaged(spec.name, "; ".join(problems))
+        # An undamaged local table whose log has not moved since the last open is the same snapshot:
+        # reuse its DeltaTable instead of loading the log again (the API reads per request).
+        seen = (max(listing.versions), len(listing.versions)) if listing is not None and listing.versions else None
+        cached = self._tables.get(path) if seen is not None else None
+        if cached is not None and cached[0] == seen:
+            return cached[1]
         dl = self._dl
         try:
             table = dl.DeltaTable(path, storage_options=self.storage_options)
@@ -431,7 +437,14 @@ class DeltaWarehouse(Warehouse):
         if listing is not None and listing.newest is not None and table.version() < listing.newest:
             raise WarehouseDamaged(spec.name, f"{LOG} goes up to version {listing.newest}, but the table opens at "
                                               f"version {table.version()} only")
+        if seen is not None:
+            self._tables[path] = (seen, table)
         return table
+
+    @cached_property
+    def _tables(self) -> dict:
+        """{table path: ((newest log version, log entries), DeltaTable)}: the snapshots `_open` reuses."""
+        return {}
 
     def _note_version(self, spec: TableSpec) -> None:
         """Raise the table's high-water mark to its newest commit (after each commit of this
