@@ -1022,9 +1022,9 @@ class DeltaWarehouse(Warehouse):
         return done
 
 
-def _commit_removes(path: str) -> set[str]:
-    """Paths (relative, unquoted) a readable commit file removed from the table."""
-    removed = set()
+def _commit_actions(path: str):
+    """The actions (JSON objects) of a commit file, one per line; unreadable lines and an
+    unreadable file give nothing (the damage check reports those)."""
     try:
         with open(path, "rb") as fh:
             for line in fh:
@@ -1032,11 +1032,16 @@ def _commit_removes(path: str) -> set[str]:
                     action = json.loads(line)
                 except ValueError:
                     continue
-                if isinstance(action, dict) and isinstance(action.get("remove"), dict):
-                    removed.add(unquote(action["remove"].get("path", "")))
+                if isinstance(action, dict):
+                    yield action
     except OSError:
-        pass
-    return removed
+        return
+
+
+def _commit_removes(path: str) -> set[str]:
+    """Paths (relative, unquoted) a readable commit file removed from the table."""
+    return {unquote(action["remove"].get("path", "")) for action in _commit_actions(path)
+            if isinstance(action.get("remove"), dict)}
 
 
 def _data_files(folder: str) -> list[str]:
@@ -1056,22 +1061,8 @@ def _part_of(rel: str) -> str | None:
 
 def _commit_parts(path: str) -> set[str]:
     """`_part` values a (readable) commit file added or removed files in."""
-    parts = set()
-    try:
-        with open(path, "rb") as fh:
-            for line in fh:
-                try:
-                    action = json.loads(line)
-                except ValueError:
-                    continue
-                for kind in ("add", "remove"):
-                    value = (action.get(kind) or {}).get("partitionValues", {}).get(PART) \
-                        if isinstance(action, dict) else None
-                    if value:
-                        parts.add(value)
-    except OSError:
-        pass
-    return parts
+    return {value for action in _commit_actions(path) for kind in ("add", "remove")
+            if (value := ((action.get(kind) or {}).get("partitionValues") or {}).get(PART))}
 
 
 _LOG_DAMAGE = re.compile(r"[Jj]son|JSON|[Pp]arse|[Pp]arquet|[Cc]heckpoint|contiguous|[Cc]orrupt|EOF|[Mm]issing")
