@@ -17,6 +17,7 @@ a temporary SQLite warehouse; Redis is the machine's (127.0.0.1:6379) under a th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import platform
 import statistics
@@ -37,6 +38,7 @@ from benchmarks._results import record
 from crypto_assets.api.server import new_key
 from crypto_assets.tables import table
 from crypto_assets.warehouse.store import Warehouse
+from crypto_assets_tests.api_support import own_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -230,27 +232,6 @@ def bare_app():
     return app
 
 
-def _own_redis() -> tuple[subprocess.Popen, str]:
-    import shutil
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
-                             "127.0.0.1", "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
-    for _ in range(200):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    client.close()
-    return proc, f"redis://127.0.0.1:{port}/0"
-
-
 def _uvicorn(factory: str, env: dict, port: int) -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1", "--port", str(port),
@@ -311,7 +292,8 @@ def _wrk(url: str, key: str, clients: int, script: str | None = None, seconds: i
 def speed() -> dict:
     key, entry = new_key("admin")
     loads = [os.getloadavg()[0]]
-    redis_proc, redis_url = _own_redis()
+    stack = contextlib.ExitStack()
+    redis_url = f"redis://127.0.0.1:{stack.enter_context(own_redis())}/0"  # a redis-server of its own
     procs = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -365,8 +347,7 @@ def speed() -> dict:
         for proc in procs:
             proc.terminate()
             proc.wait(timeout=20)
-        redis_proc.terminate()
-        redis_proc.wait(timeout=10)
+        stack.close()
     cpus = os.cpu_count() or 1
     goals = {
         "cached_rps_ratio_min": 0.8, "cached_p99_ratio_max": 1.5, "uncached_historical_rps_min": 500,

@@ -157,17 +157,19 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def password_redis(password: str):
-    """A throw-away redis-server on a free port that requires `password`; stopped afterwards."""
+def own_redis(password: str | None = None):
+    """A throw-away redis-server on a free loopback port (requiring `password` when given), nothing
+    kept on disk; yields its port once it answers, stopped afterwards."""
     binary = shutil.which("redis-server")
     assert binary, "redis-server is not installed (the machine's services include Redis)"
     port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--requirepass", password,
+    auth = ["--requirepass", password] if password else []
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", *auth,
                              "--save", "", "--appendonly", "no"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         client = redis.Redis(port=port, password=password)
-        for _ in range(100):
+        for _ in range(200):
             try:
                 client.ping()
                 break
@@ -178,6 +180,47 @@ def password_redis(password: str):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def password_redis(password: str):
+    """A throw-away redis-server on a free port that requires `password`; stopped afterwards."""
+    return own_redis(password)
+
+
+@contextlib.contextmanager
+def api_process(env: dict, log_path, flags=()):
+    """`python -m crypto_assets.cli api` on a free loopback port with `env`, its output in
+    `log_path`; yields ("127.0.0.1:port", process) once /health answers; stopped (SIGINT, then
+    kill) afterwards."""
+    import signal
+    import sys
+
+    import httpx
+
+    port = free_port()
+    with open(log_path, "wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "crypto_assets.cli", "api", "--host", "127.0.0.1",
+                                 "--port", str(port), *flags], env=env, stdout=sink, stderr=subprocess.STDOUT)
+    base = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, "the API server did not start"
+            try:
+                if httpx.get(f"http://{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
 
 
 @contextlib.contextmanager

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import httpx
@@ -16,7 +14,7 @@ import pytest
 from websockets.sync.client import connect
 
 from crypto_assets.api.logs import redact_query
-from crypto_assets_tests.api_support import KEYS, free_port, seed
+from crypto_assets_tests.api_support import KEYS, api_process, seed
 
 KEY = KEYS["trading"]
 
@@ -28,34 +26,12 @@ def server(sqlite_url, tmp_path):
     from crypto_assets.api.settings import hash_key
 
     seed(sqlite_url)
-    port = free_port()
     env = {**os.environ, "CRYPTO_WAREHOUSE_URL": sqlite_url, "CRYPTO_API_WS_POLL_SECONDS": "0.2",
            "CRYPTO_API_KEYS": ",".join(f"{tier}:{hash_key(key)}" for tier, key in KEYS.items())}
     env.pop("REDIS_URL", None)
     log_path = tmp_path / "server.log"
-    with open(log_path, "wb") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "crypto_assets.cli", "api", "--host", "127.0.0.1",
-                                 "--port", str(port)], env=env, stdout=sink, stderr=subprocess.STDOUT)
-    base = f"127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, "the API server did not start"
-            try:
-                if httpx.get(f"http://{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+    with api_process(env, log_path) as (base, proc):
         yield base, proc, log_path
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
 
 
 def test_keys_in_query_strings_never_reach_the_server_log(server):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +15,15 @@ import redis
 
 from crypto_assets.api.app import create_app
 from crypto_assets.api.settings import ACCESS_LOG_ENV, ApiSettings, ConfigError, hash_key
-from crypto_assets_tests.api_support import KEYS, REDIS_URL, free_port, headers, redis_prefix, seed, settings
+from crypto_assets_tests.api_support import (
+    KEYS,
+    REDIS_URL,
+    api_process,
+    headers,
+    redis_prefix,
+    seed,
+    settings,
+)
 
 N = 30
 
@@ -100,37 +107,17 @@ def test_the_access_log_is_a_setting():
 
 def _server_log(sqlite_url, tmp_path, env_value: str | None, flags: list[str]) -> str:
     """Start `crypto-assets api`, GET /api/v1/symbols once, stop it; its whole output."""
-    port = free_port()
     env = {**os.environ, "CRYPTO_WAREHOUSE_URL": sqlite_url,
            "CRYPTO_API_KEYS": ",".join(f"{tier}:{hash_key(key)}" for tier, key in KEYS.items())}
     env.pop("REDIS_URL", None)
     env.pop(ACCESS_LOG_ENV, None)
     if env_value is not None:
         env[ACCESS_LOG_ENV] = env_value
-    log_path = tmp_path / f"server-{port}.log"
-    with open(log_path, "wb") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "crypto_assets.cli", "api", "--host", "127.0.0.1",
-                                 "--port", str(port), *flags], env=env, stdout=sink, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, "the API server did not start"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        r = httpx.get(f"http://127.0.0.1:{port}/api/v1/symbols?x=1", headers=headers("readonly"), timeout=10)
+    log_path = tmp_path / f"server-{len(list(tmp_path.glob('server-*.log')))}.log"
+    with api_process(env, log_path, flags) as (base, _proc):
+        r = httpx.get(f"http://{base}/api/v1/symbols?x=1", headers=headers("readonly"), timeout=10)
         assert r.status_code == 200
         time.sleep(0.3)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
     return log_path.read_text()
 
 

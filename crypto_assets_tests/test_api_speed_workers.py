@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -23,31 +22,19 @@ import pytest
 import redis
 
 from crypto_assets.api.settings import hash_key
-from crypto_assets_tests.api_support import KEYS, free_port, seed
+from crypto_assets_tests.api_support import KEYS, free_port, own_redis, seed
 
 LIMIT = 10  # readonly requests per minute, per key, over all workers
 
 
 @pytest.fixture
-def own_redis():
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is not installed (the machine's services include Redis)"
-    port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
-    try:
-        for _ in range(200):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        yield port, client
-    finally:
-        client.close()
-        proc.terminate()
-        proc.wait(timeout=10)
+def redis_of_its_own():
+    with own_redis() as port:
+        client = redis.Redis(port=port)
+        try:
+            yield port, client
+        finally:
+            client.close()
 
 
 def _start(env: dict) -> tuple[subprocess.Popen, str]:
@@ -71,8 +58,8 @@ def _wait_up(proc: subprocess.Popen, base: str) -> None:
 
 
 @pytest.fixture
-def two_workers(sqlite_url, own_redis):
-    port, client = own_redis
+def two_workers(sqlite_url, redis_of_its_own):
+    port, client = redis_of_its_own
     seed(sqlite_url)
     env = {**os.environ, "CRYPTO_WAREHOUSE_URL": sqlite_url, "REDIS_URL": f"redis://127.0.0.1:{port}/0",
            "CRYPTO_API_KEYS": ",".join(f"{tier}:{hash_key(key)}" for tier, key in KEYS.items()),

@@ -6,14 +6,13 @@ from __future__ import annotations
 import dataclasses
 
 import httpx
-import numpy as np
 import pandas as pd
 import pytest
 
 from crypto_assets.assets.ingest.derivatives import failed_metric_fetches
-from crypto_assets.sources.client import SourceClient
 from crypto_assets.sources.derivatives import SwapMarket, fetch_metrics, load_derivatives_catalog, open_derivatives
 from crypto_assets.sources.exchanges import Exchanges, request_plan, source_spec
+from crypto_assets_tests.test_exchanges import most_in_a_window, request_starts
 
 CATALOG = load_derivatives_catalog()
 
@@ -42,21 +41,8 @@ def test_derivatives_spacing_is_planned_against_the_strictest_endpoints_publishe
 def test_the_derivatives_client_never_puts_more_than_the_limit_in_a_window(name):
     """The SourceClient itself on a virtual clock: request starts per published window."""
     spec = _spec(name)
-    now, starts = [0.0], []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        starts.append(now[0])
-        return httpx.Response(200, json={})
-
-    def sleep(seconds: float) -> None:
-        now[0] += seconds
-
-    client = SourceClient(spec, transport=httpx.MockTransport(handler), sleep=sleep, clock=lambda: now[0])
     allowed, window = int(spec.published_limit["requests"]), float(spec.published_limit["per_s"])
-    for _ in range(2 * allowed + 5):
-        client.get("/fapi/v1/fundingRate")
-    times = np.array(starts)
-    in_window = np.searchsorted(times, times + window, side="right") - np.arange(len(times))
+    in_window = most_in_a_window(request_starts(spec, 2 * allowed + 5, "/fapi/v1/fundingRate"), window)
     assert in_window.max() <= allowed
 
 

@@ -401,14 +401,10 @@ def test_configured_request_rate_never_exceeds_the_published_limit(name):
     assert 0.8 <= plan["share_of_limit"] <= 1.0, plan
 
 
-@pytest.mark.parametrize("name", _exchanges_configured())
-def test_the_plan_is_the_spacing_the_client_enforces(name):
-    """The SourceClient itself (answers without latency, a virtual clock): the request starts it
-    makes never put more than the published count into any window of the published length, and
-    its rate is the plan's."""
-    spec = source_spec(name)
-    now = [0.0]
-    starts: list[float] = []
+def request_starts(spec, n: int, path: str) -> np.ndarray:
+    """When a SourceClient of `spec` starts each of `n` requests, on a virtual clock (answers take
+    no time): the spacing the client itself enforces."""
+    now, starts = [0.0], []
 
     def handler(request: httpx.Request) -> httpx.Response:
         starts.append(now[0])
@@ -418,12 +414,26 @@ def test_the_plan_is_the_spacing_the_client_enforces(name):
         now[0] += seconds
 
     client = SourceClient(spec, transport=httpx.MockTransport(handler), sleep=sleep, clock=lambda: now[0])
+    for _ in range(n):
+        client.get(path)
+    return np.array(starts)
+
+
+def most_in_a_window(times: np.ndarray, window: float) -> np.ndarray:
+    """Per request start t, how many starts fall in [t, t + window]."""
+    return np.searchsorted(times, times + window, side="right") - np.arange(len(times))
+
+
+@pytest.mark.parametrize("name", _exchanges_configured())
+def test_the_plan_is_the_spacing_the_client_enforces(name):
+    """The SourceClient itself (answers without latency, a virtual clock): the request starts it
+    makes never put more than the published count into any window of the published length, and
+    its rate is the plan's."""
+    spec = source_spec(name)
     window, allowed = float(spec.published_limit["per_s"]), int(spec.published_limit["requests"])
     n = max(3 * allowed, 50)
-    for _ in range(n):
-        client.get("/candles")
-    times = np.array(starts)
-    in_window = np.searchsorted(times, times + window, side="right") - np.arange(len(times))  # [t, t + window]
+    times = request_starts(spec, n, "/candles")
+    in_window = most_in_a_window(times, window)
     assert in_window.max() <= allowed
     assert in_window.max() <= request_plan(spec)["max_requests_in_a_published_window"]
     per_minute = (n - 1) / (times[-1] - times[0]) * 60
