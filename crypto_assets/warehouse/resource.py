@@ -12,7 +12,7 @@ from pydantic import Field
 
 from crypto_assets.tables import table_for_asset
 from crypto_assets.warehouse.failed_keys import failed_fetches
-from crypto_assets.warehouse.store import Warehouse, default_warehouse_url
+from crypto_assets.warehouse.store import Warehouse, default_warehouse_url, rows_of_keys
 
 
 def get_warehouse(url: str | None = None) -> Warehouse:
@@ -115,13 +115,7 @@ def kept_row_count(warehouse: Warehouse, spec, keep: list[dict], start, end) -> 
     columns = sorted({c for key in keep for c in key})
     stored = warehouse.read(spec, start, end, columns=columns,
                             filters={c: sorted({key[c] for key in keep if c in key}) for c in columns})
-    mask = pd.Series(False, index=stored.index)
-    for key in keep:
-        match = pd.Series(True, index=stored.index)
-        for col, value in key.items():
-            match &= stored[col] == value
-        mask |= match
-    return int(mask.sum())
+    return int(rows_of_keys(stored, keep).sum())
 
 
 def partition_row_counts(times: pd.Series, partitions_def, partition_keys) -> dict[str, int]:

@@ -311,9 +311,7 @@ class Warehouse:
                     # A kept row then differs from every written row in its key: no duplicate keys.
                     raise ValueError(f"{spec.name}.{col}: keep stored rows by primary-key columns only")
             if len(frame):
-                mask = np.ones(len(frame), dtype=bool)
-                for col, value in key.items():
-                    mask &= (frame[col] == value).to_numpy()
+                mask = rows_of_keys(frame, [key])
                 if mask.any():
                     raise ValueError(f"{spec.name}: {int(mask.sum())} rows of {key}, a key whose stored rows are "
                                      "kept (its fetch failed); nothing was written")
@@ -327,6 +325,17 @@ class Warehouse:
         if dupes.any():
             sample = frame.loc[dupes, list(spec.primary_key)].head(3).to_dict("records")
             raise ValueError(f"{spec.name}: {int(dupes.sum())} rows share a primary key, e.g. {sample}")
+
+
+def rows_of_keys(frame: pd.DataFrame, keys: Sequence[dict]) -> pd.Series:
+    """Which rows of `frame` belong to one of `keys` (each a {column: value}, as `keep` takes them)."""
+    mask = pd.Series(False, index=frame.index)
+    for key in keys:
+        match = pd.Series(True, index=frame.index)
+        for col, value in key.items():
+            match &= frame[col] == value
+        mask |= match
+    return mask
 
 
 def lists_any_mask(values: pd.Series, tickers: Sequence[str]) -> np.ndarray:

@@ -46,7 +46,7 @@ from crypto_assets.sources.parsing import SourceParseError
 from crypto_assets.tables.prices import EXCHANGE_CANDLES, OHLCV_BARS
 from crypto_assets.warehouse.failed_keys import FailedFetch, mark_failed, raise_if_nothing_fetched
 from crypto_assets.warehouse.resource import WarehouseResource
-from crypto_assets.warehouse.store import utcnow
+from crypto_assets.warehouse.store import rows_of_keys, utcnow
 
 # A 4xx for one market (delisted, unknown, no recording) costs that market; anything else
 # (retries exhausted on 429/5xx, network down) costs that exchange for this run.
@@ -323,7 +323,7 @@ def exchange_candles(
     # The window is replaced as a whole: where this run fetched no 5-minute candles (older hours,
     # a history backfill), the stored ones stay.
     kept_5m = _stored_5m(warehouse, start, span[0] if span else end)
-    kept_5m = kept_5m[~_of_keys(kept_5m, [f.key for f in failed])]  # those stay through `keep` already
+    kept_5m = kept_5m[~rows_of_keys(kept_5m, [f.key for f in failed])]  # those stay through `keep` already
     if len(kept_5m):
         candles = pd.concat([candles, kept_5m[candles.columns]], ignore_index=True)
     rejects.write(warehouse.get(), start, end)
@@ -384,17 +384,6 @@ def failed_candle_fetches(results: dict, candles: pd.DataFrame, catalog: Exchang
                        for symbol, interval in planned
                        if (name, symbol, interval) not in fetched and (symbol, interval) not in done]
     return failed, expected
-
-
-def _of_keys(frame: pd.DataFrame, keys: list[dict]) -> pd.Series:
-    """Rows of `frame` belonging to one of `keys` ({column: value})."""
-    mask = pd.Series(False, index=frame.index)
-    for key in keys:
-        match = pd.Series(True, index=frame.index)
-        for col, value in key.items():
-            match &= frame[col] == value
-        mask |= match
-    return mask
 
 
 def _stored_5m(warehouse: WarehouseResource, start, end) -> pd.DataFrame:
