@@ -38,7 +38,7 @@ from benchmarks._results import record
 from crypto_assets.api.server import new_key
 from crypto_assets.tables import table
 from crypto_assets.warehouse.store import Warehouse
-from crypto_assets_tests.api_support import own_redis
+from crypto_assets_tests.api.api_support import own_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

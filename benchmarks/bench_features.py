@@ -45,7 +45,7 @@ from crypto_assets.tables.prices import OHLCV_BARS
 from crypto_assets.tables.sentiment import SENTIMENT_SCORES
 from crypto_assets.warehouse.resource import WarehouseIOManager, WarehouseResource
 from crypto_assets.warehouse.store import Warehouse, utcnow
-from crypto_assets_tests.feature_data import (
+from crypto_assets_tests.features.feature_data import (
     fast_indicator_rows,
     macro_rows,
     ohlcv_rows,

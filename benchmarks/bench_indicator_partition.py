@@ -25,7 +25,7 @@ from crypto_assets.assets.enrich.indicators import warehouse_reader
 from crypto_assets.indicators import compute_window, lookback_span, read_history
 from crypto_assets.tables.prices import OHLCV_BARS
 from crypto_assets.warehouse.store import Warehouse
-from crypto_assets_tests.indicator_data import random_walk_bars
+from crypto_assets_tests.indicators.indicator_data import random_walk_bars
 
 SYMBOLS = 320
 STORED_HOURS = 72  # more than the 51 hours a partition needs, so the read is a real selection

@@ -21,7 +21,7 @@ from benchmarks._results import record
 from crypto_assets.indicators import compute_indicators, compute_window, lookback_span
 from crypto_assets.tables.prices import OHLCV_BARS
 from crypto_assets.warehouse.store import Warehouse
-from crypto_assets_tests.indicator_data import random_walk_bars
+from crypto_assets_tests.indicators.indicator_data import random_walk_bars
 
 SYMBOLS = 320
 BARS_PER_DAY = 288  # 5-minute bars

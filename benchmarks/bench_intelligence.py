@@ -3,7 +3,7 @@ bars (goal: >= 100k rows/s). Results go to benchmarks/results.json["intelligence
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_intelligence.py
 
-Inputs are a SYNTHETIC geometric random walk (crypto_assets_tests/intelligence_data.py), labelled
+Inputs are a SYNTHETIC geometric random walk (crypto_assets_tests/intelligence/intelligence_data.py), labelled
 as such; compute only (no warehouse reads or writes), with the lookback the assets read.
 """
 
@@ -19,7 +19,7 @@ from benchmarks._results import record
 from crypto_assets.intelligence import params as ip
 from crypto_assets.intelligence.anomalies import compute_anomalies
 from crypto_assets.intelligence.regimes import compute_regimes
-from crypto_assets_tests.intelligence_data import walk
+from crypto_assets_tests.intelligence.intelligence_data import walk
 
 SYMBOLS, DAYS, REPEATS = 320, 30, 3
 

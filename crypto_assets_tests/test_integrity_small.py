@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from crypto_assets_tests.api_support import free_port
+from crypto_assets_tests.api.api_support import free_port
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ retried once on a fresh connection (redis-py `Retry`), so a stale connection cos
 reconnect, not a failure; opening the breaker drops every idle pooled connection at once;
 and a failure while the breaker is already open does not extend it, so stale connections
 failing one after another cannot keep it open. Recovery after a restart therefore takes at
-most `retry_s` seconds (measured in crypto_assets_tests/test_integrity_redis_restart.py).
+most `retry_s` seconds (measured in crypto_assets_tests/api/test_integrity_redis_restart.py).
 """
 
 from __future__ import annotations

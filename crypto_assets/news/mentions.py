@@ -1,6 +1,6 @@
 """Which coins a text mentions: word-boundary matching of tickers, names and aliases.
 
-Rules (each has a test in crypto_assets_tests/test_news_mentions.py):
+Rules (each has a test in crypto_assets_tests/news/test_news_mentions.py):
 - Whole words only: "SOL" never matches inside "solution", "ETH" never inside "Ethan".
 - A cashtag (`$sol`, `$LINK`) always counts, in any case.
 - A ticker counts in any case ("btc", "Eth") unless it is ambiguous: an English word or a

@@ -1,0 +1,1 @@
+"""Tests of crypto_assets.automation (and the assets of its domain)."""

@@ -1,0 +1,1 @@
+"""Tests of crypto_assets.sentiment (and the assets of its domain)."""
