@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
-from dagster._core.storage.asset_check_execution_record import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
 
 from crypto_assets.checks.scope import LIVE, is_live, scope_of_run
+from crypto_assets.dagster_internals import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
 
 HISTORY = 10  # completed evaluations read per check and tick (a tick sees at most this many new ones)
 RANGE_TTL = timedelta(days=7)

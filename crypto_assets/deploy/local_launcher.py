@@ -13,10 +13,9 @@ On Kubernetes the K8sRunLauncher does the same from the run's pod.
 from __future__ import annotations
 
 import psutil
-from dagster import DagsterEventType
-from dagster._core.launcher import DefaultRunLauncher
-from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
-from dagster._core.storage.dagster_run import DagsterRun
+from dagster import DagsterEventType, DagsterRun, DefaultRunLauncher
+
+from crypto_assets.dagster_internals import CheckRunHealthResult, WorkerStatus
 
 # Grace for clock granularity between the run's start time and its process's create time.
 _CREATE_TIME_SLACK_S = 5.0

@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import dagster as dg
-from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
 
+from crypto_assets.dagster_internals import FreshnessState, FreshnessStateChange
 from crypto_assets.freshness import DataFreshness, evaluate_all, format_age
 from crypto_assets.health.states import datasets_in, utcnow
 from crypto_assets.warehouse.resource import WarehouseResource

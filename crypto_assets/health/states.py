@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import dagster as dg
-from dagster._core.storage.asset_check_execution_record import (
-    COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
-    AssetCheckExecutionRecordStatus,
-)
-from dagster._time import get_current_datetime
 
 from crypto_assets.checks.scope import is_live
+from crypto_assets.dagster_internals import (
+    COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
+    AssetCheckExecutionRecordStatus,
+    get_current_datetime,
+)
 from crypto_assets.freshness import FAIL, NOT_APPLICABLE, PASS, UNKNOWN, WARN, DataFreshness, evaluate
 from crypto_assets.warehouse.resource import get_warehouse
 from crypto_assets.warehouse.store import Warehouse
