@@ -33,9 +33,9 @@ from datetime import timedelta
 import dagster as dg
 import pandas as pd
 from dagster import DagsterEventType
-from dagster._time import get_current_datetime  # Dagster's clock: frozen by freeze_time in tests
 
-from crypto_assets.checks.scope import partitions_label, scope_of
+from crypto_assets.checks.scope import partitions_label, run_partition_keys, scope_of
+from crypto_assets.dagster_internals import get_current_datetime  # Dagster's clock: frozen by freeze_time in tests
 from crypto_assets.freshness import newest_value
 from crypto_assets.sentiment.text import NO_TEXT_TO_SCORE
 from crypto_assets.tables import all_tables
@@ -59,8 +59,36 @@ QUARANTINING = ("price_observations", "news_articles", "social_posts", "sentimen
                 "onchain_metrics", "fear_greed_index")
 
 
-def partitions_written(context: dg.AssetCheckExecutionContext, key: dg.AssetKey) -> list[str]:
-    """The partitions of `key` that this check's own run materialized (none for a checks-only run)."""
+def partitions_written(context: dg.AssetCheckExecutionContext, key: dg.AssetKey, partitions_def) -> list[str]:
+    """The partitions of `key` that this check's own run materialized (none for a checks-only run).
+
+    Read from the run's plan and tags, not its events: a backfill chunk's hundreds of events
+    per asset would otherwise be read back and deserialized by every check op of the run.
+    """
+    if not _asset_step_runs(context, key):
+        return []  # a checks-only run, or one that does not materialize `key`
+    # The check op runs only after the asset's step yielded `key` (see _asset_step_runs), and a
+    # successful step of a partitioned asset writes every partition its run was launched for.
+    keys = run_partition_keys(context.run.tags, partitions_def)
+    return keys if keys is not None else materialized_in_run(context, key)
+
+
+def _asset_step_runs(context: dg.AssetCheckExecutionContext, key: dg.AssetKey) -> bool:
+    """Whether this run executes the step that materializes `key`. The check op's input from `key`
+    gates it: Dagster skips the check op when that step fails, is skipped (an upstream failure or a
+    failed blocking check) or does not yield `key`, so a check op that runs in such a run follows
+    a successful materialization. No public API says which steps a run executes."""
+    step_context = context.get_step_execution_context()
+    executed = set(step_context.execution_plan.step_keys_to_execute)
+    asset_layer = step_context.job_def.asset_layer
+    return any(asset_layer.get_asset_key_for_node_input(step_context.node_handle, step_input.name) == key
+               and any(h.step_key in executed for h in step_input.get_step_output_handle_dependencies())
+               for step_input in step_context.step.step_inputs)
+
+
+def materialized_in_run(context: dg.AssetCheckExecutionContext, key: dg.AssetKey) -> list[str]:
+    """The partitions of `key` this run's events say it materialized: for a run whose tags do not
+    name the asset's partitions (another partitioning)."""
     records = context.instance.get_records_for_run(
         run_id=context.run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION, limit=100_000).records
     return sorted({r.event_log_entry.dagster_event.partition for r in records
@@ -84,7 +112,7 @@ class CheckScope:
         self.scope = scope_of(context.run.tags, None, None, None, now)  # a backfill's, or live (no window)
         if partitions_def is None or spec.time_column is None:
             return
-        written = partitions_written(context, key)
+        written = partitions_written(context, key, partitions_def)
         if written:
             start = partitions_def.time_window_for_partition_key(written[0]).start
             end = partitions_def.time_window_for_partition_key(written[-1]).end
@@ -285,7 +313,11 @@ def make_checks(asset: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
 
 def _one_op(key: dg.AssetKey, partitions_def, spec: TableSpec, checks: list) -> dg.AssetChecksDefinition:
     """All checks of a dataset in ONE op: the scope (which partitions, read once) is shared, and
-    Dagster's per-op cost is paid once per dataset instead of once per check."""
+    Dagster's per-op cost is paid once per dataset instead of once per check. That cost includes,
+    in a ranged or checks-only run, listing every partition key of the asset once (Dagster 1.13
+    computes an unused input data version for an unpartitioned check of a partitioned asset);
+    checks given the asset's partitions_def would not, but then fail in a run without a partition
+    (`asset_checks_job`)."""
     functions = {spec.key: fn for spec, fn in checks}
 
     @dg.multi_asset_check(

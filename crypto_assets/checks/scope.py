@@ -24,6 +24,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+from dagster import PartitionKeyRange
+
+from crypto_assets.dagster_internals import CheckError
+
 LIVE = "live"
 LIVE_PARTITIONS = 2
 BACKFILL_TAG = "dagster/backfill"
@@ -58,6 +62,20 @@ def run_partitions(tags: Mapping[str, str]) -> tuple[str, str] | None:
     if tags.get(PARTITION_TAG):
         return tags[PARTITION_TAG], tags[PARTITION_TAG]
     return None
+
+
+def run_partition_keys(tags: Mapping[str, str], partitions_def) -> list[str] | None:
+    """Every key of `partitions_def` from the first to the last partition a run was launched for
+    (its tags); None when the tags name no partition, or keys that are not exactly
+    `partitions_def`'s (another partitioning: a daily definition reads an hourly key as its day)."""
+    keys = run_partitions(tags)
+    if keys is None or partitions_def is None:
+        return None
+    try:
+        found = list(partitions_def.get_partition_keys_in_range(PartitionKeyRange(*keys)))
+    except (ValueError, CheckError):  # a key this definition cannot read; one before its start
+        return None
+    return found if found and (found[0], found[-1]) == keys else None
 
 
 def scope_of_run(tags: Mapping[str, str], partitions_def, at: datetime) -> tuple[str, str | None]:
