@@ -39,9 +39,9 @@ def _warehouse_command(args) -> int:
 
     from crypto_assets.tables import all_tables
     from crypto_assets.warehouse import check
+    from crypto_assets.warehouse.factory import open_warehouse
     from crypto_assets.warehouse.store import (
         WAREHOUSE_URL_ENV,
-        Warehouse,
         WarehouseDamaged,
         default_warehouse_url,
         embedded_url,
@@ -65,7 +65,7 @@ def _warehouse_command(args) -> int:
     try:
         if args.action == "check":
             return check.main_check(url, deep=args.deep)
-        warehouse = Warehouse(url)
+        warehouse = open_warehouse(url)
         if args.action == "repair":
             tables = all_tables()
             if args.table not in tables:
@@ -95,9 +95,10 @@ def _warehouse_command(args) -> int:
 def _optimize_command(url: str) -> int:
     """`warehouse optimize`: compact small files, checkpoint the log, delete unreferenced files (Delta)."""
     from crypto_assets.tables import all_tables
-    from crypto_assets.warehouse.store import Warehouse, WarehouseDamaged
+    from crypto_assets.warehouse.factory import open_warehouse
+    from crypto_assets.warehouse.store import WarehouseDamaged
 
-    warehouse = Warehouse(url)
+    warehouse = open_warehouse(url)
     if warehouse.dialect != "delta":
         print(f"{_shown_url(url)}: a SQL warehouse needs no compaction; nothing done")
         return 0
@@ -119,12 +120,13 @@ def _copy_command(source_url: str, target_url: str) -> int:
     import sqlalchemy as sa
 
     from crypto_assets.tables import all_tables
+    from crypto_assets.warehouse.factory import open_warehouse
     from crypto_assets.warehouse.migrate import copy_warehouse
-    from crypto_assets.warehouse.store import SchemaMismatchError, Warehouse
+    from crypto_assets.warehouse.store import SchemaMismatchError
 
     print(f"copying {_shown_url(source_url)} -> {_shown_url(target_url)}")
     try:
-        results = copy_warehouse(Warehouse(source_url), Warehouse(target_url), all_tables())
+        results = copy_warehouse(open_warehouse(source_url), open_warehouse(target_url), all_tables())
     except (sa.exc.SQLAlchemyError, OSError, ImportError, ValueError, RuntimeError, SchemaMismatchError) as exc:
         url = source_url if source_url in str(exc) else target_url
         print(f"crypto-assets warehouse migrate: {_reason(exc, url)}", file=sys.stderr)

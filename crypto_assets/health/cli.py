@@ -17,7 +17,8 @@ from crypto_assets.health.states import datasets_in
 DEFAULT_DEFINITIONS = "crypto_assets.definitions:defs"
 
 
-def _load_definitions(target: str):
+def load_definitions(target: str):
+    """The Definitions named by "module:attribute" (attribute defaults to `defs`; a function is called)."""
     module_name, _, attribute = target.partition(":")
     defs = getattr(importlib.import_module(module_name), attribute or "defs")
     return defs() if callable(defs) and not hasattr(defs, "resolve_asset_graph") else defs
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import dagster as dg
 
-    datasets = datasets_in(_load_definitions(args.definitions).resolve_asset_graph())
+    datasets = datasets_in(load_definitions(args.definitions).resolve_asset_graph())
     with dg.DagsterInstance.get() as instance:
         report = health_report(instance, datasets)
     print(json.dumps(report.as_dict(), indent=2) if args.json else report.to_text())

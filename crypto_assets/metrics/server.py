@@ -75,11 +75,11 @@ def build(args, instance):
     """(registry, collector) for the parsed arguments and an open Dagster instance."""
     from prometheus_client import CollectorRegistry
 
-    from crypto_assets.health.cli import _load_definitions
+    from crypto_assets.health.cli import load_definitions
     from crypto_assets.metrics.exporter import collector_for
     from crypto_assets.warehouse.resource import get_warehouse
 
-    defs = _load_definitions(args.definitions)
+    defs = load_definitions(args.definitions)
     collector = collector_for(defs, instance, get_warehouse(), lookback=timedelta(hours=args.lookback_hours),
                               min_interval_s=args.min_interval)
     registry = CollectorRegistry(auto_describe=False)

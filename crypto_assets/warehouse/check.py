@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from crypto_assets.warehouse.schema import TableSpec
+from crypto_assets.warehouse.factory import open_warehouse
 from crypto_assets.warehouse.store import Warehouse, WarehouseDamaged
 
 DOCS = "docs/storage.md, 'Damage and recovery'"
@@ -139,7 +140,7 @@ def main_check(url: str, *, deep: bool, echo=print) -> int:
     """`warehouse check` on `url`; a Delta folder that does not exist is reported, never created."""
     from crypto_assets.tables import all_tables
 
-    warehouse = Warehouse(url)
+    warehouse = open_warehouse(url)
     if warehouse.dialect == "delta" and not warehouse.exists():
         print(f"crypto-assets warehouse check: no warehouse at {warehouse.display_url}: the folder {warehouse.root} "
               "does not exist (nothing was created; check --url / CRYPTO_WAREHOUSE_URL / DAGSTER_HOME)",

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from crypto_assets.tables import table_for_asset
 from crypto_assets.warehouse.failed_keys import failed_fetches
+from crypto_assets.warehouse.factory import open_warehouse
 from crypto_assets.warehouse.store import Warehouse, default_warehouse_url, rows_of_keys
 
 
@@ -23,7 +24,7 @@ def get_warehouse(url: str | None = None) -> Warehouse:
 
 @lru_cache(maxsize=8)
 def _warehouse_for(url: str) -> Warehouse:
-    return Warehouse(url)
+    return open_warehouse(url)
 
 
 get_warehouse.cache_clear = _warehouse_for.cache_clear  # type: ignore[attr-defined]

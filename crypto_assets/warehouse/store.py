@@ -8,10 +8,11 @@
   row-store SQLite file of earlier versions (`crypto-assets warehouse migrate --from` copies it
   into Delta). Implementation: `sql.py`.
 
-`Warehouse(url)` opens the backend the URL names. Both keep the same contract (the tests in
-test_warehouse.py run on each): a window write replaces exactly its time window atomically and
-idempotently, rows outside the window or with duplicate keys are refused, the schema is declared in
-code and a drifted table blocks reads and writes, reads come back with the declared dtypes.
+`open_warehouse(url)` (factory.py) opens the backend the URL names. Both keep the same contract
+(the tests in test_warehouse.py run on each): a window write replaces exactly its time window
+atomically and idempotently, rows outside the window or with duplicate keys are refused, the schema
+is declared in code and a drifted table blocks reads and writes, reads come back with the declared
+dtypes.
 """
 
 from __future__ import annotations
@@ -144,20 +145,18 @@ def date_bound(value):
 class Warehouse:
     """Schema-aware reads and atomic window writes for the tables declared in code.
 
-    `Warehouse(url)` returns the implementation the URL names (see the module docstring);
-    every method below is implemented by both.
+    `open_warehouse(url)` (factory.py) returns the implementation the URL names (see the module
+    docstring); every method below is implemented by both.
     """
 
     dialect: str = ""
 
-    def __new__(cls, url: str | None = None, *args, **kwargs):
+    def __new__(cls, *args, **kwargs):
+        # The interface alone stores nothing: refuse it rather than hand back an object whose
+        # every method raises NotImplementedError.
         if cls is Warehouse:
-            url = url or default_warehouse_url()
-            if is_delta_url(url):
-                from crypto_assets.warehouse.delta import DeltaWarehouse as impl
-            else:
-                from crypto_assets.warehouse.sql import SqlWarehouse as impl
-            return super().__new__(impl)
+            raise TypeError("Warehouse is the interface of the warehouse back-ends; open one with "
+                            "crypto_assets.warehouse.factory.open_warehouse(url)")
         return super().__new__(cls)
 
     # -- the interface ------------------------------------------------------------------

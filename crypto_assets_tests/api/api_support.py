@@ -17,7 +17,7 @@ import redis
 
 from crypto_assets.api.settings import ApiKey, ApiSettings, hash_key
 from crypto_assets.tables import table
-from crypto_assets.warehouse.store import Warehouse
+from crypto_assets.warehouse.factory import open_warehouse
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 TEST_SOURCE = "test"  # every seeded row says it is test data
@@ -74,7 +74,7 @@ def hour_of(now: pd.Timestamp) -> pd.Timestamp:
 def seed(warehouse_url: str, now: pd.Timestamp | None = None) -> dict[str, pd.DataFrame]:
     """A small warehouse around `now`: 3 symbols, the last 3 hours of data in every table."""
     now = now or pd.Timestamp.now(tz="UTC")
-    wh = Warehouse(warehouse_url)
+    wh = open_warehouse(warehouse_url)
     start = hour_of(now) - pd.Timedelta("3h")
     end = hour_of(now) + pd.Timedelta("1h")
     frames = {}

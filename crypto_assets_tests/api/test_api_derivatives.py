@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from crypto_assets.api import create_app
 from crypto_assets.tables import table
-from crypto_assets.warehouse.store import Warehouse
+from crypto_assets.warehouse.factory import open_warehouse
 from crypto_assets_tests.api.api_support import REDIS_URL, headers, redis_prefix, seed, settings
 from crypto_assets_tests.features.test_features_derivatives import recorded_rows
 from crypto_assets_tests.paths import DATA
@@ -55,7 +55,7 @@ def _tie_rows() -> pd.DataFrame:
 def client(warehouse_url):
     now = pd.Timestamp.now(tz=UTC)
     seed(warehouse_url, now)
-    wh = Warehouse(warehouse_url)
+    wh = open_warehouse(warehouse_url)
     spec = table("derivatives_metrics")
     recorded = recorded_rows().assign(source=lambda f: "replay:" + f.exchange, ingested_at=now)
     derivatives = pd.concat([recorded, _tie_rows()], ignore_index=True)[spec.column_names]

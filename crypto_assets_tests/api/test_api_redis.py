@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from crypto_assets.api import create_app
 from crypto_assets.api.pubsub import generation_key, publish_price_observations
 from crypto_assets.tables import table
-from crypto_assets.warehouse.store import Warehouse
+from crypto_assets.warehouse.factory import open_warehouse
 from crypto_assets_tests.api.api_support import (
     REDIS_URL,
     free_port,
@@ -30,10 +30,10 @@ PRICES = table("price_observations")
 def write_new_price(url: str, now: pd.Timestamp, price: float) -> pd.DataFrame:
     """A re-materialized current hour whose newest BTC observation is `price` (test data)."""
     hour = now.floor("h")
-    existing = Warehouse(url).read(PRICES, hour, hour + pd.Timedelta("1h"))
+    existing = open_warehouse(url).read(PRICES, hour, hour + pd.Timedelta("1h"))
     newest = frame_for(PRICES, 1, symbol="BTC", observed_at=[now], price_usd=price, ingested_at=now)
     frame = pd.concat([existing[existing.observed_at < now], newest], ignore_index=True)
-    Warehouse(url).replace_window(PRICES, frame, hour, hour + pd.Timedelta("1h"))
+    open_warehouse(url).replace_window(PRICES, frame, hour, hour + pd.Timedelta("1h"))
     return frame
 
 

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from crypto_assets.api import create_app
 from crypto_assets.tables import table
-from crypto_assets.warehouse.store import Warehouse
+from crypto_assets.warehouse.factory import open_warehouse
 from crypto_assets_tests.api.api_support import REDIS_URL, headers, redis_prefix, seed, settings
 
 RO = headers("readonly")
@@ -23,7 +23,7 @@ def client(warehouse_url):
     now = pd.Timestamp.now(tz="UTC")
     frames = seed(warehouse_url, now)
     scores = frames["sentiment_scores"].assign(market_type=lambda f: f.item_id.map(MARKETS))
-    wh = Warehouse(warehouse_url)
+    wh = open_warehouse(warehouse_url)
     start = now.floor("h") - pd.Timedelta("3h")
     wh.replace_window(table("sentiment_scores"), scores, start - pd.Timedelta("2D"), now.floor("h") + pd.Timedelta("1h"))
     wh.dispose()
@@ -69,7 +69,7 @@ def test_latest_narratives_newest_first_with_parsed_themes(client, warehouse_url
                      themes_json=[themes, None, themes], summary=["first", None, "third"],
                      **{c: [0.6 if c == "strength_regulation" else 0.0, float("nan"), 0.5]
                         for c in strength_columns()})
-    wh = Warehouse(warehouse_url)
+    wh = open_warehouse(warehouse_url)
     wh.replace_window(table("news_narratives"), rows, hours[0], hours[-1] + pd.Timedelta("1h"))
     wh.dispose()
     got = client.get("/api/v1/narratives/latest", headers=RO).json()

@@ -14,6 +14,7 @@ from crypto_assets.partitions import HOURLY
 from crypto_assets.tables.indicators import TECHNICAL_INDICATORS
 from crypto_assets.tables.prices import OHLCV_BARS
 from crypto_assets.warehouse.resource import WarehouseIOManager, WarehouseResource
+from crypto_assets.warehouse.factory import open_warehouse
 from crypto_assets.warehouse.store import Warehouse
 from crypto_assets_tests.indicators.indicator_data import bitstamp_restamped, coingecko_4h, random_walk_bars
 from crypto_assets_tests.indicators.test_indicators_values import TOLERANCE, max_relative_error
@@ -36,7 +37,7 @@ def _as_ohlcv_rows(bars: pd.DataFrame) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('wh') / 'warehouse.sqlite'}"
-    wh = Warehouse(url)
+    wh = open_warehouse(url)
     # Real hourly bars (re-stamped Bitstamp daily, see indicator_data) plus real 4h CoinGecko candles.
     hourly = bitstamp_restamped("1h", end="2021-05-16 00:00")
     hourly = hourly[hourly.bar_start >= pd.Timestamp("2021-04-01", tz="UTC")]  # HOURLY's first partition
@@ -126,7 +127,7 @@ def test_a_5min_partition_reads_600_five_minute_bars_not_600_hours(tmp_path):
     100-bar hole in the 50 hours before the partition. The partition reads 600 bars per series
     (50 hours; the gappy one topped up further back) and equals the full-history computation."""
     url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
-    wh = Warehouse(url)
+    wh = open_warehouse(url)
     bars = random_walk_bars(3, 8 * 288, interval="5min", start="2021-05-08", seed=9)
     start = pd.Timestamp("2021-05-15 12:00", tz="UTC")
     hole = (bars.symbol == "SYN002") & (bars.bar_start >= start - pd.Timedelta(hours=20)) & (

@@ -20,7 +20,7 @@ from crypto_assets.news.feeds import Feed, RssFeeds, parse_feed
 from crypto_assets.news.guardian import GuardianContent
 from crypto_assets.tables.news import NEWS_ARTICLES
 from crypto_assets.warehouse.resource import WarehouseIOManager, WarehouseResource
-from crypto_assets.warehouse.store import Warehouse
+from crypto_assets.warehouse.factory import open_warehouse
 from crypto_assets_tests.paths import DATA
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -95,7 +95,7 @@ def test_stored_coindesk_rows_keep_their_summary_and_its_coins(tmp_path):
                    "guardian": GuardianContent(mode="replay", enabled=False)})
     assert result.success
     start = pd.Timestamp("2023-03-13 10:00", tz="UTC")
-    rows = Warehouse(url).read(NEWS_ARTICLES, start, start + pd.Timedelta(hours=1)).set_index("url")
+    rows = open_warehouse(url).read(NEWS_ARTICLES, start, start + pd.Timedelta(hours=1)).set_index("url")
     assert rows["summary"].to_dict() == SUMMARIES
     # coins named only in a summary are found (the titles name none of them)
     layer2 = rows.loc["https://www.coindesk.com/markets/2023/03/13/layer-2-network-sees-record-day/"]

@@ -17,7 +17,7 @@ from crypto_assets.sources.client import MissingCredentialsError
 from crypto_assets.tables.quality import QUARANTINE
 from crypto_assets.tables.social import SOCIAL_POSTS
 from crypto_assets.warehouse.resource import WarehouseIOManager, WarehouseResource
-from crypto_assets.warehouse.store import Warehouse
+from crypto_assets.warehouse.factory import open_warehouse
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
@@ -109,7 +109,7 @@ def test_asset_in_replay_reports_unrecorded_subreddits(tmp_path):
 def test_stored_posts_survive_when_the_listing_moved_on(tmp_path):
     """Posts already stored for the hour stay when a later run's listing no longer has them."""
     hour = pd.Timestamp("2023-03-13 10:00", tz="UTC")
-    warehouse = Warehouse(f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
+    warehouse = open_warehouse(f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
     row = post_row(listing_children(LISTING)[0]) | {"published_at": hour + pd.Timedelta(minutes=5),
                                                      "symbols_mentioned": "", "source": "test", "ingested_at": hour}
     warehouse.replace_window(SOCIAL_POSTS, pd.DataFrame([row]), hour, hour + pd.Timedelta(hours=1))

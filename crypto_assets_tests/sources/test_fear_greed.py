@@ -20,7 +20,7 @@ from crypto_assets.sources.parsing import SourceParseError
 from crypto_assets.tables.intelligence import FEAR_GREED_INDEX
 from crypto_assets.tables.quality import QUARANTINE
 from crypto_assets.warehouse.resource import WarehouseIOManager, WarehouseResource
-from crypto_assets.warehouse.store import Warehouse
+from crypto_assets.warehouse.factory import open_warehouse
 
 DAY = 86400
 D1 = int(datetime(2024, 3, 1, tzinfo=timezone.utc).timestamp())  # 2024-03-01 00:00 UTC
@@ -92,7 +92,7 @@ def test_asset_stores_the_days_of_its_partition_and_quarantines_bad_points(tmp_p
     source = AlternativeMe(mode="replay", replay_dir=_replay(tmp_path, body))
     result = _materialize(url, source, "2024-03-02")
     assert result.success
-    wh = Warehouse(url)
+    wh = open_warehouse(url)
     rows = wh.read(FEAR_GREED_INDEX)
     assert list(rows.date) == [date(2024, 3, 2)] and list(rows.value) == [45]
     assert rows.source.tolist() == ["replay:alternative_me"]
@@ -114,21 +114,21 @@ def test_replay_serves_the_real_recording_and_days_outside_it_are_empty(tmp_path
     url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
     result = _materialize(url, AlternativeMe(mode="replay"), "2021-05-14")
     assert result.success
-    rows = Warehouse(url).read(FEAR_GREED_INDEX)
+    rows = open_warehouse(url).read(FEAR_GREED_INDEX)
     assert [(r.date, r.value, r.classification) for r in rows.itertuples()] == [(date(2021, 5, 14), 26.0, "Fear")]
     assert rows.available_at.iloc[0] == pd.Timestamp("2021-05-14", tz="UTC")
     # A day the recording does not cover: the fetch succeeded, no point is in the window, and it says so.
     result = _materialize(url, AlternativeMe(mode="replay"), "2024-03-02")
     meta = result.asset_materializations_for_node("fear_greed_index")[0].metadata
     assert meta["rows"].value == 0 and "no point" in meta["empty_reason"].value
-    assert len(Warehouse(url).read(FEAR_GREED_INDEX)) == 1  # 2021-05-14 untouched
+    assert len(open_warehouse(url).read(FEAR_GREED_INDEX)) == 1  # 2021-05-14 untouched
 
 
 def test_a_failed_fetch_keeps_the_stored_days(tmp_path):
     """Invariant 12: the one source failing (an unreadable body) replaces nothing."""
     url = f"sqlite:///{tmp_path / 'wh.sqlite'}"
     assert _materialize(url, AlternativeMe(mode="replay"), "2021-05-14").success
-    before = Warehouse(url).read(FEAR_GREED_INDEX)
+    before = open_warehouse(url).read(FEAR_GREED_INDEX)
     folder = tmp_path / "broken" / "alternative_me"
     folder.mkdir(parents=True)
     (folder / "broken.json").write_text('{"name": "Fear and Greed Index", "data": [{"value": "2')  # truncated
@@ -140,7 +140,7 @@ def test_a_failed_fetch_keeps_the_stored_days(tmp_path):
                                                                        replay_dir=str(tmp_path / "broken"))},
         instance=dg.DagsterInstance.ephemeral(), partition_key="2021-05-14", raise_on_error=False)
     assert not result.success  # nothing could be read: an error, never "no data"
-    pd.testing.assert_frame_equal(Warehouse(url).read(FEAR_GREED_INDEX), before)
+    pd.testing.assert_frame_equal(open_warehouse(url).read(FEAR_GREED_INDEX), before)
 
 
 def test_an_unreachable_api_fails_the_run(tmp_path):

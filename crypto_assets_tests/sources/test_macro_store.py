@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from crypto_assets.tables.macro import MACRO_SERIES
-from crypto_assets.warehouse.store import Warehouse
+from crypto_assets.warehouse.factory import open_warehouse
 
 
 def frame(days, value):
@@ -25,7 +25,7 @@ def frame(days, value):
 @pytest.fixture(params=["sqlite", "mysql"])
 def warehouse(request):
     url = request.getfixturevalue(f"{request.param}_url")
-    wh = Warehouse(url)
+    wh = open_warehouse(url)
     yield wh
     wh.dispose()
 

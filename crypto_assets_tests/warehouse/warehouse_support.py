@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from crypto_assets.warehouse.store import Warehouse
+from crypto_assets.warehouse.factory import open_warehouse
 
 
 def rename_column(url: str, table: str, old: str, new: str) -> None:
     """Rename a column the way someone with direct access would, on any backend."""
-    wh = Warehouse(url)
+    wh = open_warehouse(url)
     if wh.dialect == "delta":
         import deltalake
 
