@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -34,10 +33,10 @@ import numpy as np
 import pandas as pd
 import redis
 
-from benchmarks._results import record
+from benchmarks._results import measured
 from crypto_assets.api.server import new_key
 from crypto_assets.tables import table
-from crypto_assets.warehouse.store import Warehouse
+from crypto_assets.warehouse.factory import open_warehouse
 from crypto_assets_tests.api.api_support import own_redis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,7 +69,7 @@ def synthetic_frame(spec, n: int, rng: np.random.Generator, **given) -> pd.DataF
 
 def seed(url: str, now: pd.Timestamp) -> pd.Timestamp:
     rng = np.random.default_rng(7)
-    wh = Warehouse(url)
+    wh = open_warehouse(url)
     wh.replace_all(table("coin_universe"), synthetic_frame(table("coin_universe"), len(SYMBOLS), rng, symbol=SYMBOLS,
                                                            ingested_at=[now] * len(SYMBOLS)))
     day_start = now.floor("h") - pd.Timedelta("24h")
@@ -190,8 +189,6 @@ def main() -> dict:
                  "Redis 127.0.0.1:6379, bounded request counts and times",
         "targets": {"cached_prices_current_p99_ms": 10, "uncached_ml_features_bulk_p99_ms": 100},
         "meets_targets_at_concurrency_1": cached["p99_ms"] <= 10 and bulk["p99_ms"] <= 100,
-        "load_average_during_run": os.getloadavg()[0],
-        "machine": f"{platform.machine()}, {os.cpu_count()} cpus, python {platform.python_version()}",
     })
     return numbers
 
@@ -371,7 +368,6 @@ def speed() -> dict:
                  "sha256 key check + one Redis GET), a redis-server of its own, access log off, a temporary Delta "
                  "warehouse of SYNTHETIC rows (10 symbols, 24 h of 5-min prices, 240 ml_features rows); uncached "
                  "runs shift `start` by a second per request (never a cache hit, the same rows)",
-        "machine": f"{platform.machine()}, {cpus} cpus, python {platform.python_version()}",
     }
 
 
@@ -379,9 +375,9 @@ if __name__ == "__main__":
     import json
 
     if "--speed-only" not in sys.argv:
-        result = main()
-        record("api", result)
+        with measured("api") as result:
+            result.update(main())
+            print(json.dumps(result, indent=2))
+    with measured("api_speed") as result:
+        result.update(speed())
         print(json.dumps(result, indent=2))
-    result = speed()
-    record("api_speed", result)
-    print(json.dumps(result, indent=2))

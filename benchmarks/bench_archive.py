@@ -22,8 +22,6 @@ import argparse
 import hashlib
 import io
 import json
-import os
-import platform
 import shutil
 import tempfile
 import time
@@ -34,7 +32,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from benchmarks._results import record
+from benchmarks._results import measured
 from benchmarks.bench_exchanges import START, run_backfill
 from crypto_assets.sources.binance_archive import kline_path, open_archive, plan_periods
 from crypto_assets.sources.catalog import source_spec
@@ -137,25 +135,21 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=320)
     parser.add_argument("--days", type=int, default=365)
     args = parser.parse_args()
-    load_before = os.getloadavg()
-    archive = run_archive(args.symbols, args.days)
-    rest = run_backfill("binance", args.symbols, args.days)
-    load_after = os.getloadavg()
-    speedup = archive["candles_per_second"] / rest["candles_per_second"]
-    results = {
-        "data": "SYNTHETIC files in the archive's real layout (monthly zips + .CHECKSUM, 12-field 1h klines); "
-                "REST: synthetic /api/v3/klines pages (bench_exchanges), both parsed by the production code",
-        "archive_1h_year": {k: v for k, v in archive.items() if k != "months"},
-        "rest_1h_year": {k: rest[k] for k in ("symbols", "days", "candles", "requests", "seconds", "candles_per_second")},
-        "archive_vs_rest_candles_per_second": round(speedup, 1),
-        "goal_speedup": 10, "goal_met": speedup >= 10,
-        "request_plan_year": request_plan(args.symbols, args.days, rest["requests"], archive),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus (shared, timings noisy)",
-        "load_average_1m_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
-        "measured_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
-    }
+    with measured("archive") as results:
+        archive = run_archive(args.symbols, args.days)
+        rest = run_backfill("binance", args.symbols, args.days)
+        speedup = archive["candles_per_second"] / rest["candles_per_second"]
+        results.update({
+            "data": "SYNTHETIC files in the archive's real layout (monthly zips + .CHECKSUM, 12-field 1h klines); "
+                    "REST: synthetic /api/v3/klines pages (bench_exchanges), both parsed by the production code",
+            "archive_1h_year": {k: v for k, v in archive.items() if k != "months"},
+            "rest_1h_year": {k: rest[k] for k in ("symbols", "days", "candles", "requests", "seconds",
+                                                  "candles_per_second")},
+            "archive_vs_rest_candles_per_second": round(speedup, 1),
+            "goal_speedup": 10, "goal_met": speedup >= 10,
+            "request_plan_year": request_plan(args.symbols, args.days, rest["requests"], archive),
+        })
     print(json.dumps(results, indent=2))
-    print("->", record("archive", results))
 
 
 if __name__ == "__main__":

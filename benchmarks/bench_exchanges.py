@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 
 import httpx
 import numpy as np
 import pandas as pd
 
-from benchmarks._results import record
+from benchmarks._results import measured
 from crypto_assets.sources.catalog import source_spec
 from crypto_assets.sources.exchanges import TIMEFRAME_MS, Exchanges, Market, load_exchange_catalog, request_plan
 
@@ -212,22 +210,15 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--okx-symbols", type=int, default=32, help="OKX pages are 100 candles: a 10th of the symbols")
     args = parser.parse_args()
-    load_before = os.getloadavg()
-    results = {
-        "data": "SYNTHETIC payloads shaped like the recorded binance/okx answers (not recordings)",
-        "backfill_binance": run_backfill("binance", args.symbols, args.days),
-        "backfill_okx": run_backfill("okx", args.okx_symbols, args.days),
-        "ccxt_parse_only_binance": ccxt_parse_ceiling(),
-        "live_plan": live_plan(args.symbols, args.days),
-    }
-    load_after = os.getloadavg()
-    results.update({
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus (shared, timings noisy)",
-        "load_average_1m_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
-        "measured_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
-    })
+    with measured("exchanges") as results:
+        results.update({
+            "data": "SYNTHETIC payloads shaped like the recorded binance/okx answers (not recordings)",
+            "backfill_binance": run_backfill("binance", args.symbols, args.days),
+            "backfill_okx": run_backfill("okx", args.okx_symbols, args.days),
+            "ccxt_parse_only_binance": ccxt_parse_ceiling(),
+            "live_plan": live_plan(args.symbols, args.days),
+        })
     print(json.dumps(results, indent=2))
-    print("->", record("exchanges", results))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ on-chain rows), labelled as such in the JSON.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import tempfile
 import time
@@ -25,7 +24,7 @@ from datetime import date
 import dagster as dg
 import pandas as pd
 
-from benchmarks._results import record
+from benchmarks._results import measured
 from crypto_assets.assets.common import range_tags
 from crypto_assets.assets.features.ml_features import (
     MACRO_COLUMNS,
@@ -43,6 +42,7 @@ from crypto_assets.tables.macro import MACRO_SERIES
 from crypto_assets.tables.onchain import ONCHAIN_METRICS
 from crypto_assets.tables.prices import OHLCV_BARS
 from crypto_assets.tables.sentiment import SENTIMENT_SCORES
+from crypto_assets.warehouse.factory import open_warehouse
 from crypto_assets.warehouse.resource import WarehouseIOManager, WarehouseResource
 from crypto_assets.warehouse.store import Warehouse, utcnow
 from crypto_assets_tests.features.feature_data import (
@@ -60,7 +60,7 @@ ITEMS_PER_DAY = 3000  # news + social items scored per day (the reference system
 
 
 def seed_warehouse(url: str) -> Warehouse:
-    wh = Warehouse(url)
+    wh = open_warehouse(url)
     names = ["BTC", "ETH", *(f"SYN{i:03d}" for i in range(SYMBOLS - 2))]
     bars = ohlcv_rows(SYMBOLS, BARS, start=str(DAY.date()), symbols=names)
     wh.replace_window(OHLCV_BARS, bars, DAY, DAY + pd.Timedelta(days=1))
@@ -101,7 +101,7 @@ def pipeline_once(wh: Warehouse) -> dict:
 
 
 def bench_pipeline(url: str, repeats: int) -> dict:
-    wh = Warehouse(url)
+    wh = open_warehouse(url)
     runs = [pipeline_once(wh) for _ in range(repeats)]  # later runs replace the same window
     best = min(runs, key=lambda r: r["total_s"])
     median_total = statistics.median(r["total_s"] for r in runs)
@@ -133,31 +133,25 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-dagster", action="store_true")
     args = parser.parse_args()
-    import os
-
-    results = {
-        "input": "SYNTHETIC: random-walk 5-minute bars, random indicator values, generated sentiment "
-                 f"({ITEMS_PER_DAY} items/day), macro (all catalog series) and on-chain rows; not real data",
-        "machine": f"{platform.machine()}, {os.cpu_count()} cpus (shared, timings noisy)",
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "symbols": SYMBOLS, "bars_per_symbol": BARS, "feature_columns": len(FEATURE_NAMES),
-        "table_columns": len(ML_FEATURES.columns), "target_rows_per_s": 100_000,
-    }
-    for backend in ("delta", "sqlite"):
-        with tempfile.TemporaryDirectory() as tmp:
-            url = f"delta://{tmp}/warehouse" if backend == "delta" else f"sqlite:///{tmp}/warehouse.sqlite"
-            seed_warehouse(url)
-            entry = {"pipeline": bench_pipeline(url, args.repeats)}
-            if not args.skip_dagster:
-                entry["dagster_ranged_run"] = bench_dagster(url)
-            results[backend] = entry
-    best = results["delta"]["pipeline"]["median_rows_per_s"]
-    results["meets_target"] = best >= results["target_rows_per_s"]
-    results["delta_vs_sqlite"] = round(best / results["sqlite"]["pipeline"]["median_rows_per_s"], 2)
-    results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    path = record("features", results)
+    with measured("features") as results:
+        results.update({
+            "input": "SYNTHETIC: random-walk 5-minute bars, random indicator values, generated sentiment "
+                     f"({ITEMS_PER_DAY} items/day), macro (all catalog series) and on-chain rows; not real data",
+            "symbols": SYMBOLS, "bars_per_symbol": BARS, "feature_columns": len(FEATURE_NAMES),
+            "table_columns": len(ML_FEATURES.columns), "target_rows_per_s": 100_000,
+        })
+        for backend in ("delta", "sqlite"):
+            with tempfile.TemporaryDirectory() as tmp:
+                url = f"delta://{tmp}/warehouse" if backend == "delta" else f"sqlite:///{tmp}/warehouse.sqlite"
+                seed_warehouse(url)
+                entry = {"pipeline": bench_pipeline(url, args.repeats)}
+                if not args.skip_dagster:
+                    entry["dagster_ranged_run"] = bench_dagster(url)
+                results[backend] = entry
+        best = results["delta"]["pipeline"]["median_rows_per_s"]
+        results["meets_target"] = best >= results["target_rows_per_s"]
+        results["delta_vs_sqlite"] = round(best / results["sqlite"]["pipeline"]["median_rows_per_s"], 2)
     print(results)
-    print(f"written to {path}")
 
 
 if __name__ == "__main__":

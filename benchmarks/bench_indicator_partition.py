@@ -13,17 +13,17 @@ Inputs are a SYNTHETIC geometric random walk (not real prices), labelled as such
 from __future__ import annotations
 
 import os
-import platform
 import statistics
 import tempfile
 import time
 
 import pandas as pd
 
-from benchmarks._results import record
+from benchmarks._results import measured
 from crypto_assets.assets.enrich.indicators import warehouse_reader
 from crypto_assets.indicators import compute_window, lookback_span, read_history
 from crypto_assets.tables.prices import OHLCV_BARS
+from crypto_assets.warehouse.factory import open_warehouse
 from crypto_assets.warehouse.store import Warehouse
 from crypto_assets_tests.indicators.indicator_data import random_walk_bars
 
@@ -53,42 +53,38 @@ def one_partition(wh: Warehouse, start: pd.Timestamp) -> dict:
 
 
 def main() -> None:
-    load_before = os.getloadavg()
-    bars = random_walk_bars(SYMBOLS, STORED_HOURS * 12, interval="5min", start="2024-01-01", seed=7)
-    start = bars.bar_start.max() + pd.Timedelta("5min") - pd.Timedelta(hours=1)  # the last stored hour
-    with tempfile.TemporaryDirectory() as tmp:
-        wh = Warehouse(f"sqlite:///{os.path.join(tmp, 'w.sqlite')}")
-        t = time.perf_counter()
-        wh.replace_window(OHLCV_BARS, _stored_rows(bars), bars.bar_start.min(), start + pd.Timedelta(hours=1))
-        write_s = time.perf_counter() - t
-        one_partition(wh, start - pd.Timedelta(hours=1))  # warm-up: imports, schema check, first calls
-        runs = [one_partition(wh, start) for _ in range(REPEATS)]
-        wh.dispose()
-    load_after = os.getloadavg()
-    median = {k: round(statistics.median(r[k] for r in runs), 3)
-              for k in ("read_window_s", "read_lookback_s", "compute_s", "total_s")}
-    results = {
-        "input": (f"SYNTHETIC random-walk OHLCV, {SYMBOLS} symbols x 5-minute bars, {STORED_HOURS} h stored "
-                  "in an embedded SQLite warehouse (not real prices)"),
-        "what": ("one hourly technical_indicators partition as the asset runs it: the partition's bars "
-                 "(IO manager read) + read_history (600 bars per interval) + compute_window"),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus (shared, timings noisy)",
-        "load_average_1m_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
-        "goal_total_s": 3.0,
-        "lookback_hours_5min": lookback_span("5min") / pd.Timedelta(hours=1),
-        "bars_read": runs[0]["bars_read"],
-        "rows_out": runs[0]["rows_out"],
-        "series_topped_up": runs[0]["topped_up"],
-        "median_s": median,
-        "runs_total_s": [round(r["total_s"], 3) for r in runs],
-        "goal_met": median["total_s"] <= 3.0,
-        "setup_write_s": round(write_s, 1),
-        "before_this_change": "600 hours = 2,307,840 bars read, ~35 s read + 2.5 s compute (results.json indicators)",
-    }
-    path = record("indicator_partition", results)
+    with measured("indicator_partition") as results:
+        bars = random_walk_bars(SYMBOLS, STORED_HOURS * 12, interval="5min", start="2024-01-01", seed=7)
+        start = bars.bar_start.max() + pd.Timedelta("5min") - pd.Timedelta(hours=1)  # the last stored hour
+        with tempfile.TemporaryDirectory() as tmp:
+            wh = open_warehouse(f"sqlite:///{os.path.join(tmp, 'w.sqlite')}")
+            t = time.perf_counter()
+            wh.replace_window(OHLCV_BARS, _stored_rows(bars), bars.bar_start.min(), start + pd.Timedelta(hours=1))
+            write_s = time.perf_counter() - t
+            one_partition(wh, start - pd.Timedelta(hours=1))  # warm-up: imports, schema check, first calls
+            runs = [one_partition(wh, start) for _ in range(REPEATS)]
+            wh.dispose()
+        median = {k: round(statistics.median(r[k] for r in runs), 3)
+                  for k in ("read_window_s", "read_lookback_s", "compute_s", "total_s")}
+        results.update({
+            "input": (f"SYNTHETIC random-walk OHLCV, {SYMBOLS} symbols x 5-minute bars, {STORED_HOURS} h stored "
+                      "in an embedded SQLite warehouse (not real prices)"),
+            "what": ("one hourly technical_indicators partition as the asset runs it: the partition's bars "
+                     "(IO manager read) + read_history (600 bars per interval) + compute_window"),
+            "goal_total_s": 3.0,
+            "lookback_hours_5min": lookback_span("5min") / pd.Timedelta(hours=1),
+            "bars_read": runs[0]["bars_read"],
+            "rows_out": runs[0]["rows_out"],
+            "series_topped_up": runs[0]["topped_up"],
+            "median_s": median,
+            "runs_total_s": [round(r["total_s"], 3) for r in runs],
+            "goal_met": median["total_s"] <= 3.0,
+            "setup_write_s": round(write_s, 1),
+            "before_this_change": "600 hours = 2,307,840 bars read, ~35 s read + 2.5 s compute "
+                                  "(results.json indicators)",
+        })
     for key, value in results.items():
         print(f"{key}: {value}")
-    print(f"written to {path}")
 
 
 if __name__ == "__main__":

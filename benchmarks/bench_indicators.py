@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import time
 
 import pandas as pd
 
-from benchmarks._results import record
+from benchmarks._results import measured
 from crypto_assets.indicators import compute_indicators, compute_window, lookback_span
 from crypto_assets.tables.prices import OHLCV_BARS
-from crypto_assets.warehouse.store import Warehouse
+from crypto_assets.warehouse.factory import open_warehouse
 from crypto_assets_tests.indicators.indicator_data import random_walk_bars
 
 SYMBOLS = 320
@@ -67,7 +66,7 @@ def bench_lookback_read(days: int = 1) -> dict:
                        method="resampled_observations", source="synthetic",
                        ingested_at=pd.Timestamp.now(tz="UTC"))[OHLCV_BARS.column_names]
     with tempfile.TemporaryDirectory() as tmp:
-        wh = Warehouse(f"sqlite:///{os.path.join(tmp, 'w.sqlite')}")
+        wh = open_warehouse(f"sqlite:///{os.path.join(tmp, 'w.sqlite')}")
         start, end = bars.bar_start.min(), bars.bar_start.max() + pd.Timedelta("5min")
         wh.replace_window(OHLCV_BARS, rows, start, end)
         seconds, _ = _timed(lambda: wh.read(OHLCV_BARS, start, end), 2)
@@ -87,26 +86,24 @@ def main() -> None:
     parser.add_argument("--skip-slow", action="store_true", help="skip the 30-day pandas-ta run (~1 min)")
     args = parser.parse_args()
 
-    results = {
-        "input": f"SYNTHETIC random-walk OHLCV, {SYMBOLS} symbols x 5-minute bars (not real prices)",
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus (shared, timings noisy)",
-        "target_rows_per_s": 100_000,
-        "baseline_per_symbol_pandas_ta_loop_rows_per_s": 6924,  # notes/performance-baselines.md, 1 day
-        "talib_1day": bench_compute(1, "talib", repeats=5),
-        "pandas_ta_1day": bench_compute(1, "pandas-ta", repeats=1),
-        "talib_30days": bench_compute(30, "talib", repeats=2),
-    }
-    if not args.skip_slow:
-        results["pandas_ta_30days"] = bench_compute(30, "pandas-ta", repeats=1)
-    results["hourly_partition_5min_compute"] = bench_partition_run(repeats=2)
-    results["lookback_read_sqlite"] = bench_lookback_read()
-    results["talib_vs_pandas_ta_1day_speedup"] = round(
-        results["talib_1day"]["rows_per_s"] / results["pandas_ta_1day"]["rows_per_s"], 1
-    )
-    path = record("indicators", results)
+    with measured("indicators") as results:
+        results.update({
+            "input": f"SYNTHETIC random-walk OHLCV, {SYMBOLS} symbols x 5-minute bars (not real prices)",
+            "target_rows_per_s": 100_000,
+            "baseline_per_symbol_pandas_ta_loop_rows_per_s": 6924,  # notes/performance-baselines.md, 1 day
+            "talib_1day": bench_compute(1, "talib", repeats=5),
+            "pandas_ta_1day": bench_compute(1, "pandas-ta", repeats=1),
+            "talib_30days": bench_compute(30, "talib", repeats=2),
+        })
+        if not args.skip_slow:
+            results["pandas_ta_30days"] = bench_compute(30, "pandas-ta", repeats=1)
+        results["hourly_partition_5min_compute"] = bench_partition_run(repeats=2)
+        results["lookback_read_sqlite"] = bench_lookback_read()
+        results["talib_vs_pandas_ta_1day_speedup"] = round(
+            results["talib_1day"]["rows_per_s"] / results["pandas_ta_1day"]["rows_per_s"], 1
+        )
     for key, value in results.items():
         print(f"{key}: {value}")
-    print(f"written to {path}")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from datetime import datetime, timezone
 from pathlib import Path
 
 import psutil
@@ -35,7 +34,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks._results import RESULTS, record  # noqa: E402
+from benchmarks._results import FRAME_KEYS, RESULTS, framed, measured  # noqa: E402
 from crypto_assets.deploy.local_launcher import run_worker_pid  # noqa: E402
 from crypto_assets_tests.live_stack import live_stack  # noqa: E402
 
@@ -43,11 +42,6 @@ BIN = Path(sys.executable).parent
 HOURLY_ASSETS = ("price_observations", "ohlcv_bars", "news_articles", "sentiment_scores", "technical_indicators",
                  "ml_features")
 PARTITION = "2021-05-15-10:00"  # inside the recorded BTC day
-
-
-def machine() -> dict:
-    return {"cpus": os.cpu_count(), "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
-            "python": sys.version.split()[0]}
 
 
 def _env(home: Path) -> dict:
@@ -93,7 +87,7 @@ def one_partition() -> dict:
             "import_command": "python -c 'import crypto_assets.definitions'",
             "per_asset": per_asset, "worst_ratio": worst,
             "worst_cpu_ratio": max(v["cpu_ratio_to_import"] for v in per_asset.values()),
-            "goal_ratio": 3.0, "meets_goal": worst <= 3.0, "machine": machine(),
+            "goal_ratio": 3.0, "meets_goal": worst <= 3.0,
         }
 
 
@@ -235,23 +229,25 @@ def steady_state(minutes: float) -> dict:
         },
         "load_average_1min_samples": {"mean": round(statistics.mean(loads), 2) if loads else None,
                                       "max": round(max(loads), 2) if loads else None},
-        "machine": machine(),
         "note": "the sampled per-kind split misses the last second of short-lived processes; the total is exact",
     }
 
 
 def main() -> None:
     """BENCH_LIVE_MINUTES (default 20) sets the steady-state length; BENCH_LIVE_PARTS=one_partition or
-    steady_state runs one part and keeps the other's last numbers."""
+    steady_state runs one part and keeps the other's last numbers (each part carries its own frame:
+    machine, time, load)."""
     minutes = float(os.environ.get("BENCH_LIVE_MINUTES", "20"))
     parts = os.environ.get("BENCH_LIVE_PARTS", "one_partition,steady_state").split(",")
     previous = json.loads(RESULTS.read_text()).get("live", {}) if RESULTS.exists() else {}
-    results = {**previous, "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    for part, run in (("one_partition", one_partition), ("steady_state", lambda: steady_state(minutes))):
-        if part in parts:
-            results[part] = run()
-            print(part, results[part], flush=True)
-    record("live", results)
+    with measured("live") as results:
+        results.update({k: v for k, v in previous.items() if k not in FRAME_KEYS})
+        for part, run in (("one_partition", one_partition), ("steady_state", lambda: steady_state(minutes))):
+            if part in parts:
+                with framed() as numbers:
+                    numbers.update(run())
+                results[part] = numbers
+                print(part, results[part], flush=True)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from benchmarks._results import record
+from benchmarks._results import measured
 from crypto_assets.features.asof import asof_wide
 
 
@@ -38,22 +38,22 @@ def synthetic_inputs(symbols: int = 320, days: int = 30, series: int = 23, histo
 
 
 def main() -> dict:
-    bars, observations = synthetic_inputs()
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        wide = asof_wide(bars, observations)
-        best = min(best, time.perf_counter() - t0)
-    numbers = {
-        "inputs": "synthetic: random values, 16-60 h availability lags",
-        "bars": len(bars),
-        "series": int(observations.series_id.nunique()),
-        "observations": len(observations),
-        "asof_wide_seconds": round(best, 3),
-        "bar_series_values_per_second": int(len(bars) * observations.series_id.nunique() / best),
-        "output_columns": wide.shape[1],
-    }
-    record("macro_asof", numbers)
+    with measured("macro_asof") as numbers:
+        bars, observations = synthetic_inputs()
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            wide = asof_wide(bars, observations)
+            best = min(best, time.perf_counter() - t0)
+        numbers.update({
+            "inputs": "synthetic: random values, 16-60 h availability lags",
+            "bars": len(bars),
+            "series": int(observations.series_id.nunique()),
+            "observations": len(observations),
+            "asof_wide_seconds": round(best, 3),
+            "bar_series_values_per_second": int(len(bars) * observations.series_id.nunique() / best),
+            "output_columns": wide.shape[1],
+        })
     return numbers
 
 

@@ -10,7 +10,6 @@ texts / feeds / coin universes (labelled as such) for the scaling numbers.
 
 from __future__ import annotations
 
-import platform
 import random
 import statistics
 import tempfile
@@ -19,12 +18,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks._results import record
+from benchmarks._results import measured
 from crypto_assets.assets.ingest.rolling import merge_with_stored
 from crypto_assets.news.feeds import Feed, parse_feed
 from crypto_assets.news.mentions import MentionTagger, coin_universe_from_csv
 from crypto_assets.tables.news import NEWS_ARTICLES
-from crypto_assets.warehouse.store import Warehouse, utcnow
+from crypto_assets.warehouse.factory import open_warehouse
+from crypto_assets.warehouse.store import utcnow
 
 DATA = Path(__file__).resolve().parent.parent / "crypto_assets_tests" / "data" / "rss"
 FEED = Feed("bench", "Bench", "https://example.com/feed")
@@ -66,7 +66,7 @@ def synthetic_universe(n: int) -> pd.DataFrame:
     return pd.concat([base, pd.DataFrame(rows, columns=["symbol", "name", "aliases"])], ignore_index=True)
 
 
-def main() -> None:
+def measure() -> dict:
     real = DATA / "encoding.rss"  # real 40-item JN.pt feed
     real_bytes = real.read_bytes()
     t_real = _median(lambda: parse_feed(FEED, real_bytes))
@@ -85,7 +85,7 @@ def main() -> None:
     fresh = pd.DataFrame(articles).assign(source="bench", ingested_at=utcnow(), symbols_mentioned="")
     start, end = pd.Timestamp("2023-03-13 10:00", tz="UTC"), pd.Timestamp("2023-03-13 11:00", tz="UTC")
     with tempfile.TemporaryDirectory() as tmp:
-        wh = Warehouse(f"sqlite:///{tmp}/w.sqlite")
+        wh = open_warehouse(f"sqlite:///{tmp}/w.sqlite")
         wh.replace_window(NEWS_ARTICLES, fresh.iloc[:150], start, end)
 
         def merge_and_write():
@@ -95,8 +95,7 @@ def main() -> None:
         t_merge = _median(merge_and_write, repeats=5)
         wh.dispose()
 
-    numbers = {
-        "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",
+    return {
         "parse_real_feed_40_items_s": round(t_real, 4),
         "parse_real_feed_items_per_s": round(40 / t_real),
         "parse_synthetic_feed_500_items_s": round(t_syn, 4),
@@ -108,7 +107,11 @@ def main() -> None:
         "inputs": "parse_real: crypto_assets_tests/data/rss/encoding.rss (real); everything else SYNTHETIC "
                   "(random word texts of 12+60 words, generated feeds, 500 generated coins added to coins.csv)",
     }
-    print(record("news", numbers))
+
+
+def main() -> None:
+    with measured("news") as numbers:
+        numbers.update(measure())
     for k, v in numbers.items():
         print(f"{k}: {v}")
 

@@ -15,8 +15,6 @@ Run: PYTHONPATH=. .venv/bin/python benchmarks/bench_sentiment.py   (about 2-3 mi
 
 from __future__ import annotations
 
-import os
-import platform
 import random
 import sys
 import time
@@ -26,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._results import record  # noqa: E402
+from benchmarks._results import measured  # noqa: E402
 from crypto_assets.sentiment.model import SentimentModel  # noqa: E402
 from crypto_assets.sentiment.vader import VaderScorer  # noqa: E402
 
@@ -105,7 +103,7 @@ def token_stats(model: SentimentModel, texts: list[str]) -> dict:
     return {"mean_tokens": round(float(np.mean(lengths)), 1), "p95_tokens": int(np.percentile(lengths, 95))}
 
 
-def main() -> None:
+def measure() -> dict:
     import torch
 
     started = time.perf_counter()
@@ -120,8 +118,7 @@ def main() -> None:
         "synthetic_inputs": True,
         "note": "random-weight BERT-base (109.5M params) + offline WordPiece tokenizer; generated texts; "
         "speed only, loaded through SentimentModel by local path; batch 32, sorted by length, padding=longest",
-        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "python": platform.python_version()},
+        "torch": {"threads": torch.get_num_threads(), "version": torch.__version__},
         "target_texts_per_hour": TARGET_PER_HOUR,
     }
     fp32 = SentimentModel(news_model=str(path), device="cpu", quantize=False, strict=True, max_tokens=128)
@@ -153,14 +150,19 @@ def main() -> None:
     best = max(results["headlines"]["fp32"]["texts_per_hour"], results["headlines"]["int8_dynamic"]["texts_per_hour"])
     results["headline_target_met"] = best >= TARGET_PER_HOUR
     results["benchmark_seconds"] = round(time.perf_counter() - started, 1)
-    where = record("sentiment", results)
-    h, s = results["headlines"], results["summaries"]
+    return results
+
+
+def main() -> None:
+    with measured("sentiment") as results:
+        results.update(measure())
+    h, s, vader_rates = results["headlines"], results["summaries"], results["vader"]
     print(f"headlines fp32 {h['fp32']['texts_per_hour']:,}/h  int8 {h['int8_dynamic']['texts_per_hour']:,}/h  "
           f"(target {TARGET_PER_HOUR:,}/h met: {results['headline_target_met']})")
     print(f"summaries fp32 {s['fp32']['texts_per_hour']:,}/h  int8 {s['int8_dynamic']['texts_per_hour']:,}/h")
     print(f"vader headlines {vader_rates['headlines']['texts_per_second']:,}/s  "
           f"summaries {vader_rates['summaries']['texts_per_second']:,}/s")
-    print(f"wrote {where} in {results['benchmark_seconds']} s")
+    print(f"measured in {results['benchmark_seconds']} s")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -41,9 +40,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._results import record  # noqa: E402
+from benchmarks._results import measured  # noqa: E402
 from crypto_assets.tables.features import ML_FEATURES  # noqa: E402
-from crypto_assets.warehouse.store import Warehouse  # noqa: E402
+from crypto_assets.warehouse.factory import open_warehouse  # noqa: E402
 
 SYMBOLS = 320
 START = pd.Timestamp("2025-01-01", tz="UTC")
@@ -75,7 +74,7 @@ def features_frame(hours: int, start: pd.Timestamp = START, seed: int = 0) -> pd
 
 class ProjectWarehouse:
     def __init__(self, url: str):
-        self.url, self.wh = url, Warehouse(url)
+        self.url, self.wh = url, open_warehouse(url)
 
     def write(self, frame, start, end):
         self.wh.replace_window(ML_FEATURES, frame, start, end)
@@ -217,7 +216,7 @@ def bench_load(days: int) -> dict:
     root = Path(tempfile.mkdtemp(prefix="bench_storage_load_"))
     try:
         url = f"delta://{root / 'warehouse'}"
-        wh = Warehouse(url)
+        wh = open_warehouse(url)
         t0 = time.perf_counter()
         day = 0
         while day < days:
@@ -240,22 +239,13 @@ def bench_load(days: int) -> dict:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--hours", type=int, default=168)
-    parser.add_argument("--load-days", type=int, default=365)
-    parser.add_argument("--skip-load", action="store_true")
-    parser.add_argument("--skip-probes", action="store_true")
-    args = parser.parse_args()
+def measure(args, results: dict) -> None:
     frame = features_frame(args.hours)
-    results = {
+    results.update({
         "input": f"SYNTHETIC values in the declared ml_features schema ({len(ML_FEATURES.columns)} columns), "
                  f"{SYMBOLS} symbols x {args.hours} hourly rows = {len(frame)} rows",
-        "machine": f"{platform.machine()}, {os.cpu_count()} cpus (shared, timings noisy), python "
-                   f"{platform.python_version()}",
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "throughput": {},
-    }
+    })
     for name in CANDIDATES:
         print(f"[storage] {name}", flush=True)
         results["throughput"][name] = throughput(name, frame, args.hours)
@@ -273,10 +263,18 @@ def main() -> None:
     if not args.skip_load:
         print(f"[storage] load() of {args.load_days} days", flush=True)
         results["load_ml_features"] = bench_load(args.load_days)
-    results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    path = record("storage", results)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--hours", type=int, default=168)
+    parser.add_argument("--load-days", type=int, default=365)
+    parser.add_argument("--skip-load", action="store_true")
+    parser.add_argument("--skip-probes", action="store_true")
+    args = parser.parse_args()
+    with measured("storage") as results:
+        measure(args, results)
     print(results)
-    print(f"written to {path}")
 
 
 if __name__ == "__main__":

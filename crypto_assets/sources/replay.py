@@ -6,17 +6,21 @@ Each source has `resources/replay/<source>/catalog.yaml` listing routes:
       - path: /coins/markets            # relative to the source's base_url (glob allowed), or
         url: https://host/feed.xml      # an absolute URL without query string
         params: {vs_currency: usd}      # optional: these query params must match
-        file: coins_markets_usd.json    # the recorded body, next to the catalog
+        file: coins_markets_usd.json    # the recorded body, next to the catalog; a {name} in it is
+                                        # the request's query param `name` (mc_{from}_{to}.json: one
+                                        # recording per requested range)
         status: 200                     # optional, default 200
         headers: {Retry-After: "1"}     # optional
 
-The first matching route answers. A request no route matches gets a 404 whose body says
+The first matching route answers (a route whose file names a query param matches only requests
+that carry it and whose file exists). A request no route matches gets a 404 whose body says
 so: replay never invents a payload, so a symbol without a recording simply has no data.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import re
 from functools import cache
 from pathlib import Path
 
@@ -26,6 +30,7 @@ import yaml
 from crypto_assets.paths import RESOURCES_DIR
 
 REPLAY_DIR = RESOURCES_DIR / "replay"
+_PARAM_IN_FILE = re.compile(r"\{([^{}]+)\}")
 
 
 class ReplayRoute:
@@ -35,7 +40,9 @@ class ReplayRoute:
         if not (self.path or self.url) or not entry.get("file"):
             raise ValueError(f"replay route in {folder} needs path or url, and file: {entry}")
         self.params = {k: str(v) for k, v in (entry.get("params") or {}).items()}
-        self.file = folder / entry["file"]
+        self.folder, self.file_name = folder, str(entry["file"])
+        self.file = folder / self.file_name
+        self.file_params = _PARAM_IN_FILE.findall(self.file_name)
         self.status = int(entry.get("status", 200))
         self.headers = {k: str(v) for k, v in (entry.get("headers") or {}).items()}
         self.content_type = entry.get("content_type") or (
@@ -52,6 +59,17 @@ class ReplayRoute:
             if rel is None or not fnmatch.fnmatchcase(rel, self.path):
                 return False
         return all(request.url.params.get(k) == v for k, v in self.params.items())
+
+    def file_for(self, request: httpx.Request) -> Path | None:
+        """The recording answering `request`: `file` with its {param}s filled from the request's
+        query; None when a param is missing, would leave the folder, or has no recording."""
+        if not self.file_params:
+            return self.file
+        values = {name: request.url.params.get(name) for name in self.file_params}
+        if any(v is None or "/" in v or "\\" in v or ".." in v for v in values.values()):
+            return None
+        file = self.folder / _PARAM_IN_FILE.sub(lambda m: values[m.group(1)], self.file_name)
+        return file if file.is_file() else None
 
 
 @cache
@@ -70,10 +88,10 @@ def replay_transport(source: str, base_url: str = "", replay_dir: str | None = N
 
     def handler(request: httpx.Request) -> httpx.Response:
         for route in routes:
-            if route.matches(request, base_path):
+            if route.matches(request, base_path) and (file := route.file_for(request)) is not None:
                 return httpx.Response(
                     route.status,
-                    content=route.file.read_bytes(),
+                    content=file.read_bytes(),
                     headers={"Content-Type": route.content_type, **route.headers},
                 )
         return httpx.Response(
