@@ -6,7 +6,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 # The Dagster UI's port for `make dev` (`make dev PORT=3300`).
 PORT ?= 3000
 
-.PHONY: install demo test dev bench clean notebook notebook-run
+.PHONY: install demo test test-fast dev bench clean notebook notebook-run
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,11 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The edit-test loop (a few minutes): every test except those marked `slow` (real servers, daemons,
+# processes, Dagster runs of seconds). CI runs `make test`.
+test-fast: install
+	$(BIN)/python -m pytest -q -m 'not slow'
 
 # Started from DAGSTER_HOME: `dg dev` warns about a dagster.yaml in its working folder that is not
 # the instance's (ours is the template copied into DAGSTER_HOME).

@@ -6,12 +6,26 @@ import os
 import warnings
 
 import pytest
+from dagster._core.storage.defs_state.base import set_defs_state_storage
 
 from crypto_assets.warehouse.scratch import scratch_database
 
 warnings.filterwarnings("ignore", module="dagster")
 
 MYSQL_ENV = "CRYPTO_TEST_MYSQL_URL"
+
+
+@pytest.fixture(autouse=True)
+def no_disposed_instance_left_current():
+    """Each test starts with no current defs-state storage.
+
+    Dagster 1.13.27's `DagsterInstance.__enter__` makes the instance's defs-state storage current (a
+    ContextVar) and `__exit__` disposes the instance without undoing that, so after any
+    `with instance_for_test() as instance:` the next `dg.materialize` of another test failed with
+    "Attempted to resolve undefined DagsterInstance weakref" (test files passed alone and failed
+    in some orders)."""
+    with set_defs_state_storage(None):
+        yield
 
 
 @pytest.fixture

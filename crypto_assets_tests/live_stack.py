@@ -11,10 +11,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
+
+from crypto_assets_tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -49,19 +50,21 @@ class LiveStack:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def stopped(self) -> str | None:
+        """None while `dg dev` runs, else its exit code and the tail of its log."""
+        if self.process.poll() is None:
+            return None
+        return f"dg dev exited with {self.process.returncode}:\n{self.log()[-3000:]}"
+
+    def answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/server_info", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
     def wait_ready(self, timeout: float = 120) -> None:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"dg dev exited with {self.process.returncode}:\n{self.log()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/server_info", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(1)
-        raise TimeoutError(f"the Dagster webserver did not answer within {timeout} s:\n{self.log()[-3000:]}")
+        wait_until(self.answers, timeout, f"the Dagster webserver at {self.url}", alive=self.stopped)
 
 
 @contextmanager

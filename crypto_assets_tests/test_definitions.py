@@ -63,6 +63,7 @@ def _policies(env: dict) -> dict[str, tuple]:
     return {k: tuple(v) for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
 
 
+@pytest.mark.slow
 def test_backfills_run_in_chunks_sized_by_the_setting_and_in_one_run_when_it_is_zero():
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():  # the default: one week of hours per run, a week of days
@@ -77,6 +78,7 @@ def test_backfills_run_in_chunks_sized_by_the_setting_and_in_one_run_when_it_is_
     assert set(single.values()) == {("BackfillPolicyType.SINGLE_RUN", None)}, single
 
 
+@pytest.mark.slow
 def test_importing_the_package_does_not_import_ml_libraries():
     code = "import crypto_assets, crypto_assets.definitions, sys; print(sorted(m for m in ('torch', 'transformers', 'fastapi') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

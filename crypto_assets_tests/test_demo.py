@@ -17,12 +17,15 @@ from crypto_assets.news.canonical import article_id, canonical_url
 from crypto_assets.paths import RESOURCES_DIR
 from crypto_assets.sentiment.model import DEFAULT_MODELS
 from crypto_assets.tables import all_tables
-from crypto_assets.warehouse.store import Warehouse
+from crypto_assets.warehouse.factory import open_warehouse
 
 REPLAY = RESOURCES_DIR / "replay"
 DATASETS = {"coin_universe", "price_observations", "ohlcv_bars", "news_articles", "social_posts",
             "sentiment_scores", "macro_series", "onchain_metrics", "technical_indicators", "ml_features",
             "exchange_candles", "market_regimes", "market_anomalies", "derivatives_metrics", "fear_greed_index"}
+
+
+pytestmark = pytest.mark.slow  # every test here reads the demo warehouse its fixture builds (~60 s)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +41,7 @@ def demo(tmp_path_factory):
         report = build_demo(echo=lambda _: None)
         lines: list[str] = []
         print_summary(report, out=lines.append)
-        yield report, "\n".join(lines), Warehouse(f"delta://{home / 'warehouse'}")
+        yield report, "\n".join(lines), open_warehouse(f"delta://{home / 'warehouse'}")
 
 
 def test_every_dataset_has_rows_only_in_the_window_the_summary_states(demo):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,6 +25,7 @@ def test_make_dev_takes_the_port_as_a_variable():
     assert _dev_command("PORT=3300").endswith("--port 3300")
 
 
+@pytest.mark.slow
 def test_the_shipped_instance_turns_the_community_popup_off(tmp_path, monkeypatch):
     shutil.copy(ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))

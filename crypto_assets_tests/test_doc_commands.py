@@ -320,9 +320,9 @@ def stack(tmp_path_factory):
 
 def _latest_btc_price(url: str) -> float:
     from crypto_assets.tables import all_tables
-    from crypto_assets.warehouse.store import Warehouse
+    from crypto_assets.warehouse.factory import open_warehouse
 
-    prices = Warehouse(url).read(all_tables()["price_observations"])
+    prices = open_warehouse(url).read(all_tables()["price_observations"])
     btc = prices[prices.symbol == "BTC"].sort_values("observed_at")
     assert len(btc) > 0
     return float(btc.price_usd.iloc[-1])
@@ -362,6 +362,10 @@ def check_make_demo(s: Stack, text: str) -> None:
 
 def check_make_test(s: Stack, text: str) -> None:
     assert ".venv/bin/python -m pytest -q" in _dry_run("test", s.home)
+
+
+def check_make_test_fast(s: Stack, text: str) -> None:
+    assert ".venv/bin/python -m pytest -q -m 'not slow'" in _dry_run("test-fast", s.home)
 
 
 def check_new_key(s: Stack, text: str) -> None:
@@ -404,9 +408,9 @@ def check_load_block(s: Stack, code: str) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     got = json.loads(done.stdout.strip().splitlines()[-1])
     from crypto_assets.tables import all_tables
-    from crypto_assets.warehouse.store import Warehouse
+    from crypto_assets.warehouse.factory import open_warehouse
 
-    stored = Warehouse(s.url).read(all_tables()["price_observations"])
+    stored = open_warehouse(s.url).read(all_tables()["price_observations"])
     times = pd.to_datetime(stored.observed_at, utc=True)
     expected = stored[(stored.symbol == "BTC") & (times >= pd.Timestamp("2021-05-14", tz="UTC"))
                       & (times < pd.Timestamp("2021-05-16", tz="UTC"))]
@@ -552,6 +556,9 @@ REGISTRY: dict[str, Entry] = {
     "make test": Entry(
         NOT_RUNNABLE, "runs the whole suite, this file included: it would recurse (and takes far longer than this "
                       "file's budget); `make -n` checks it runs `.venv/bin/python -m pytest -q`", check_make_test),
+    "make test-fast": Entry(
+        NOT_RUNNABLE, "runs the suite without its `slow` tests, this file included: it would recurse; `make -n` "
+                      "checks it runs `.venv/bin/python -m pytest -q -m 'not slow'`", check_make_test_fast),
     LAUNCH: Entry(
         RUN, "exit 0; one SUCCESS run for the whole range; each of the 4 assets has one materialization per hour "
              "of the 48, each with dagster/row_count (replay has no recording then: 0 rows)", check_launch),
@@ -614,6 +621,7 @@ def test_the_extractor_reads_continuations_comments_and_fences():
     assert fenced_blocks(text) == [("", "make dev"), ("json", "{}"), ("python", "import os")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [c for c, e in REGISTRY.items() if e.check is not None],
                          ids=lambda c: re.sub(r"\W+", "-", c[:50]).strip("-"))
 def test_documented_command(stack, command):

@@ -25,6 +25,8 @@ import pytest
 
 from crypto_assets_tests.api.api_support import free_port
 
+pytestmark = pytest.mark.slow  # every test here starts a server, a daemon or a Dagster run of seconds
+
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
 

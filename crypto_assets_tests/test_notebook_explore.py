@@ -6,6 +6,8 @@ CoinGecko payloads), into a temporary SQLite file that the notebook's kernel rea
 CRYPTO_WAREHOUSE_URL.
 """
 
+import pytest
+
 from pathlib import Path
 
 import dagster as dg
@@ -18,6 +20,8 @@ from crypto_assets.assets.reference import coin_universe
 from crypto_assets.demo import DEMO_HOURS
 from crypto_assets.sources.coingecko import CoinGecko
 from crypto_assets.warehouse.resource import WarehouseIOManager, WarehouseResource
+
+pytestmark = pytest.mark.slow  # every test here starts a server, a daemon or a Dagster run of seconds
 
 NOTEBOOK = Path(__file__).parents[1] / "notebooks" / "explore_features.ipynb"
 ASSETS = [coin_universe, price_observations, ohlcv_bars, technical_indicators]

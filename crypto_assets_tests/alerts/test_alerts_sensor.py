@@ -89,6 +89,7 @@ def materialize(instance, at: datetime, passed: bool = True, severity: str = "ER
                        run_config=ops_defs.run_config(passed, severity, data_hours_old))
 
 
+@pytest.mark.slow
 def test_freshness_alerts_once_per_state_change_and_on_recovery(instance, ticker, alert_log, webhook_server,
                                                                 monkeypatch):
     monkeypatch.setenv(WEBHOOK_ENV, webhook_server.url)
@@ -141,6 +142,7 @@ def test_freshness_alerts_once_per_state_change_and_on_recovery(instance, ticker
                          "freshness PASS -> WARN")
 
 
+@pytest.mark.slow
 def test_failed_check_alerts_once_and_again_on_recovery(instance, ticker, alert_log):
     materialize(instance, T0, passed=False)
     ticker.sensor()

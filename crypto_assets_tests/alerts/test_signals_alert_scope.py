@@ -102,6 +102,7 @@ def passed(result, asset: str, check: str) -> bool:
     return evaluation.passed
 
 
+@pytest.mark.slow
 def test_a_backfill_never_resolves_a_live_alert_and_raises_its_own_naming_the_range(sensor):
     # The hour open at 16:10 lands with no row: a live alert.
     with freeze_time(at(16, 10)):
@@ -157,6 +158,7 @@ def test_a_backfill_never_resolves_a_live_alert_and_raises_its_own_naming_the_ra
     assert resolved["details"]["window"].startswith("2021-05-15-14:00: [")
 
 
+@pytest.mark.slow
 def test_a_check_with_nothing_to_judge_resolves_nothing(sensor):
     run(sensor, ["price_observations", "ohlcv_bars", "technical_indicators"], "2021-05-15-00:00", "2021-05-15-08:00")
     # Checks run from the UI just after: they judge the newest hour (and the 23 before), live, and find gaps.
@@ -196,6 +198,7 @@ def elsewhere(config: Verdict):
                               metadata={} if config.judged else {"evaluated": False, "reason": "no rows"})
 
 
+@pytest.mark.slow
 def test_results_that_do_not_state_their_scope_get_it_from_their_run(sqlite_url):
     defs = dg.Definitions(assets=[elsewhere])
     lines = AlertLines()

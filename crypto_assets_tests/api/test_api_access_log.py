@@ -34,6 +34,7 @@ def server(sqlite_url, tmp_path):
         yield base, proc, log_path
 
 
+@pytest.mark.slow
 def test_keys_in_query_strings_never_reach_the_server_log(server):
     base, proc, log_path = server
     with connect(f"ws://{base}/ws/prices?api_key={KEY}&symbols=BTC", open_timeout=10) as ws:

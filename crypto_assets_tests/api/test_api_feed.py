@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect
 from crypto_assets.api import create_app
 from crypto_assets.api.pubsub import publish_price_observations
 from crypto_assets.tables import table
-from crypto_assets.warehouse.store import Warehouse
+from crypto_assets.warehouse.factory import open_warehouse
 from crypto_assets_tests.api.api_support import (
     KEYS,
     REDIS_URL,
@@ -31,11 +31,11 @@ PRICES = table("price_observations")
 def write_partition(url: str, now: pd.Timestamp) -> pd.DataFrame:
     """The current hour re-written with one new BTC and one new ETH observation (test data)."""
     hour = now.floor("h")
-    existing = Warehouse(url).read(PRICES, hour, hour + pd.Timedelta("1h"))
+    existing = open_warehouse(url).read(PRICES, hour, hour + pd.Timedelta("1h"))
     new = frame_for(PRICES, 2, symbol=["BTC", "ETH"], observed_at=[now, now], price_usd=[70001.5, 3501.25],
                     ingested_at=now)
     frame = pd.concat([existing, new], ignore_index=True)
-    Warehouse(url).replace_window(PRICES, frame, hour, hour + pd.Timedelta("1h"))
+    open_warehouse(url).replace_window(PRICES, frame, hour, hour + pd.Timedelta("1h"))
     return frame
 
 
@@ -78,6 +78,7 @@ def test_subscriber_gets_observations_published_after_a_partition_write(sqlite_u
         _run(scenario())
 
 
+@pytest.mark.slow
 def test_feed_falls_back_to_polling_the_warehouse_when_redis_is_down(sqlite_url):
     seed(sqlite_url)
     down = f"redis://127.0.0.1:{free_port()}/0"

@@ -13,6 +13,8 @@ from crypto_assets.api import create_app
 from crypto_assets_tests.api.api_support import REDIS_URL, headers, redis_prefix, seed
 from crypto_assets_tests.api.api_support import settings as api_settings
 
+pytestmark = pytest.mark.slow  # every test here starts a server, a daemon or a Dagster run of seconds
+
 ENDPOINTS = {
     "/api/v1/prices/current/{symbol}": [],
     "/api/v1/prices/historical/{symbol}": ["start", "end", "interval", "limit", "page_token"],

@@ -14,9 +14,11 @@ from fastapi.testclient import TestClient
 from crypto_assets.api import create_app
 from crypto_assets.intelligence.regimes import compute_regimes
 from crypto_assets.tables.intelligence import FEAR_GREED_INDEX, MARKET_REGIMES
-from crypto_assets.warehouse.store import Warehouse
+from crypto_assets.warehouse.factory import open_warehouse
 from crypto_assets_tests.api.api_support import REDIS_URL, headers, redis_prefix, seed, settings
 from crypto_assets_tests.intelligence.intelligence_data import walk
+
+pytestmark = pytest.mark.slow  # every test here starts a server, a daemon or a Dagster run of seconds
 
 RO = headers("readonly")
 T0 = pd.Timestamp("2024-03-01", tz="UTC")
@@ -30,7 +32,7 @@ def _regimes() -> pd.DataFrame:
 @pytest.fixture
 def api(warehouse_url):
     seed(warehouse_url)
-    wh = Warehouse(warehouse_url)
+    wh = open_warehouse(warehouse_url)
     regimes = _regimes()
     wh.replace_window(MARKET_REGIMES, regimes[MARKET_REGIMES.column_names], T0, T0 + pd.Timedelta(days=30))
     with redis_prefix() as prefix, TestClient(create_app(settings(warehouse_url, REDIS_URL, prefix))) as c:

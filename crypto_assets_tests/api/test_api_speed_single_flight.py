@@ -48,6 +48,7 @@ def _run(app, coro):
     return asyncio.run(main())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("redis_up", [True, False], ids=["redis", "no-redis"])
 def test_concurrent_misses_compute_once(sqlite_url, redis_up):
     seed(sqlite_url)
@@ -66,6 +67,7 @@ def test_concurrent_misses_compute_once(sqlite_url, redis_up):
     assert {r.headers["x-cache"] for r in answers} <= expected
 
 
+@pytest.mark.slow
 def test_an_expired_entry_is_recomputed_once_while_the_others_get_it_stale(sqlite_url):
     seed(sqlite_url)
     with redis_prefix() as prefix:
@@ -121,6 +123,7 @@ def _server_log(sqlite_url, tmp_path, env_value: str | None, flags: list[str]) -
     return log_path.read_text()
 
 
+@pytest.mark.slow
 def test_the_access_log_can_be_turned_off_and_on(sqlite_url, tmp_path):
     seed(sqlite_url)
     line = "GET /api/v1/symbols?x=1 HTTP/1.1"
@@ -137,6 +140,7 @@ def test_api_help_lists_the_real_options():
         assert option in done.stdout, done.stdout
 
 
+@pytest.mark.slow
 def test_the_heap_is_frozen_after_start_up(sqlite_url):
     """A fresh process: nothing frozen before the app starts, its start-up objects frozen after."""
     code = (

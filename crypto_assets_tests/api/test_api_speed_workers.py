@@ -87,6 +87,7 @@ def _computations(base: str, endpoint: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
+@pytest.mark.slow
 def test_the_per_key_limit_holds_in_sum_over_two_workers(two_workers):
     (a, b), _ = two_workers
     key = {"X-API-Key": KEYS["readonly"]}
@@ -106,6 +107,7 @@ def test_the_per_key_limit_holds_in_sum_over_two_workers(two_workers):
                      timeout=10).status_code == 200
 
 
+@pytest.mark.slow
 def test_a_cached_answer_costs_one_redis_command(two_workers):
     (a, _), client = two_workers
     key = {"X-API-Key": KEYS["trading"]}
@@ -127,6 +129,7 @@ def test_a_cached_answer_costs_one_redis_command(two_workers):
     assert re.search(r'^crypto_api_cache_lookups_total\{endpoint="prices_current",result="hit"\} 5\.0$', metrics, re.M)
 
 
+@pytest.mark.slow
 def test_concurrent_requests_for_an_invalidated_entry_are_computed_once(two_workers):
     (a, b), _ = two_workers
     key = {"X-API-Key": KEYS["trading"]}

@@ -15,11 +15,14 @@ import subprocess
 import time
 
 import httpx
+import pytest
 import redis
 
 from crypto_assets.api import create_app
 from crypto_assets.api.settings import ApiSettings
 from crypto_assets_tests.api.api_support import free_port, headers, live_server, seed, settings
+
+pytestmark = pytest.mark.slow  # every test here starts a server, a daemon or a Dagster run of seconds
 
 CLIENTS = 20
 RETRY_S = ApiSettings().redis_retry_s  # the production breaker window (5 s)

@@ -49,6 +49,7 @@ def graph(sqlite_url):
     return ProjectGraph(sqlite_url)
 
 
+@pytest.mark.slow
 def test_live_prices_bring_the_whole_chain_of_the_hour_in_one_tick(graph):
     """Bars, indicators and features of an hour are requested in the SAME tick as its prices (one run,
     in order): features can no longer run before the indicators of their hour."""
@@ -73,6 +74,7 @@ def test_live_prices_bring_the_whole_chain_of_the_hour_in_one_tick(graph):
         assert requested(tick3, "price_observations") == {LATEST}  # the next cron tick
 
 
+@pytest.mark.slow
 def test_news_alone_drives_sentiment_and_features_without_reddit(graph):
     """social_posts is never materialized (no Reddit credentials): it must not block anything."""
     with dg.instance_for_test() as instance:
@@ -88,6 +90,7 @@ def test_news_alone_drives_sentiment_and_features_without_reddit(graph):
         assert requested(tick1, "ml_features") == {LATEST}
 
 
+@pytest.mark.slow
 def test_sentiment_waits_while_no_text_input_exists(graph):
     with dg.instance_for_test() as instance:
         ticks = Ticks(graph, instance)
@@ -99,6 +102,7 @@ def test_sentiment_waits_while_no_text_input_exists(graph):
         assert requested(ticks.tick(NOW + timedelta(minutes=2)), "sentiment_scores") == {LATEST}
 
 
+@pytest.mark.slow
 def test_nothing_runs_while_its_parent_is_in_progress(graph):
     with dg.instance_for_test() as instance:
         ticks = Ticks(graph, instance)
@@ -118,6 +122,7 @@ def test_nothing_runs_while_its_parent_is_in_progress(graph):
         assert requested(ticks.tick(NOW + timedelta(minutes=2)), "ml_features") == {LATEST}
 
 
+@pytest.mark.slow
 def test_a_late_raw_partition_flows_all_the_way_down(graph):
     late = "2021-05-15-03:00"  # eleven hours old: plain eager() would ignore it
     with dg.instance_for_test() as instance:
@@ -130,6 +135,7 @@ def test_a_late_raw_partition_flows_all_the_way_down(graph):
             assert late in requested(tick1, name), name
 
 
+@pytest.mark.slow
 def test_a_backfill_of_an_old_range_starts_no_automation(graph):
     """History is the backfill's job: materializing 2021-05-10 does not make automation request
     anything for those hours (48 h window), nor re-request the current hour's chain."""
@@ -147,6 +153,7 @@ def test_a_backfill_of_an_old_range_starts_no_automation(graph):
             assert not requested(tick, name) & old_keys, name
 
 
+@pytest.mark.slow
 def test_missing_reference_data_is_built_by_automation(graph):
     """A fresh deployment has no coin universe; without it no price run could start. It is requested
     on the first tick, not again while it is in progress or after it failed."""

@@ -20,6 +20,7 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 from dagster._daemon.monitoring.concurrency import execute_concurrency_slots_iteration
 from dagster._daemon.monitoring.run_monitoring import execute_run_monitoring_iteration
+import pytest
 
 from crypto_assets.deploy.local_launcher import LocalRunLauncher, worker_health
 from crypto_assets_tests import ops_defs
@@ -61,6 +62,7 @@ def test_the_launcher_tells_a_live_worker_from_a_dead_one():
     assert worker_health(None, started_at=None).status.value == "RUNNING"
 
 
+@pytest.mark.slow
 def test_a_killed_run_is_failed_and_frees_its_pool_slot(configured_warehouse):
     with dg.instance_for_test(overrides=OVERRIDES) as instance:
         assert isinstance(instance.run_launcher, LocalRunLauncher)

@@ -10,7 +10,6 @@ the freshness the UI shows is about data, not runs.
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -18,6 +17,9 @@ import pytest
 
 from crypto_assets.partitions import HOURLY
 from crypto_assets_tests.live_stack import live_stack
+from crypto_assets_tests.waiting import wait_until
+
+pytestmark = pytest.mark.slow  # every test here starts a server, a daemon or a Dagster run of seconds
 
 CHAIN = ("price_observations", "ohlcv_bars", "technical_indicators", "ml_features", "sentiment_scores")
 TIMEOUT_S = 420
@@ -59,11 +61,8 @@ def test_the_daemon_keeps_the_open_hour_current_by_itself(tmp_path, monkeypatch)
         assert launched["data"]["launchPartitionBackfill"]["__typename"] == "LaunchBackfillSuccess", launched
 
         with dg.DagsterInstance.get() as instance:
-            deadline, hour = time.time() + TIMEOUT_S, None
-            while time.time() < deadline and hour is None:
-                time.sleep(5)
-                hour = done_hour(instance, hours)
-            assert hour, f"the chain did not complete within {TIMEOUT_S} s:\n{stack.log()[-4000:]}"
+            hour = wait_until(lambda: done_hour(instance, hours), TIMEOUT_S, "the open hour's whole chain",
+                              alive=stack.stopped, every_s=1)
 
             # Reddit is not configured: social_posts never ran, and blocked nothing.
             assert not instance.get_materialized_partitions(dg.AssetKey("social_posts"))
@@ -88,13 +87,9 @@ def test_the_daemon_keeps_the_open_hour_current_by_itself(tmp_path, monkeypatch)
 
             # Runs landed minutes ago, but none brought a row for today (replay): the freshness the
             # UI shows must not say healthy. It is recorded by data_freshness_sensor (60 s ticks).
-            deadline = time.time() + 90
-            while time.time() < deadline:
-                records = instance.get_freshness_state_records([dg.AssetKey("price_observations")])
-                if records:
-                    break
-                time.sleep(5)
-            assert records and records[dg.AssetKey("price_observations")].freshness_state.value == "UNKNOWN"
+            records = wait_until(lambda: instance.get_freshness_state_records([dg.AssetKey("price_observations")]),
+                                 90, "a freshness state recorded by data_freshness_sensor", alive=stack.stopped)
+            assert records[dg.AssetKey("price_observations")].freshness_state.value == "UNKNOWN"
         shown = {tuple(n["assetKey"]["path"]): (n["freshnessStatusInfo"] or {}).get("freshnessStatus")
                  for n in stack.graphql(FRESHNESS)["data"]["assetNodes"]}
         assert shown[("price_observations",)] not in ("HEALTHY", None)
@@ -118,13 +113,12 @@ def test_a_backfill_from_the_ui_runs_in_chunks_of_the_configured_size(tmp_path, 
         assert result["__typename"] == "LaunchBackfillSuccess", launched
         with dg.DagsterInstance.get() as instance:
             runs_filter = dg.RunsFilter(tags={"dagster/backfill": result["backfillId"]})
-            deadline = time.time() + 300
-            while time.time() < deadline:
+
+            def finished_runs():
                 runs = instance.get_runs(runs_filter)
-                if len(runs) >= 3 and all(r.is_finished for r in runs):
-                    break
-                time.sleep(3)
-            assert runs and all(r.is_finished for r in runs), f"backfill not done:\n{stack.log()[-3000:]}"
+                return runs if len(runs) >= 3 and all(r.is_finished for r in runs) else None
+
+            runs = wait_until(finished_runs, 300, "the backfill's runs", alive=stack.stopped, every_s=1)
             assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), [r.status for r in runs]
             covered = []
             for run in runs:

@@ -20,12 +20,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+import pytest
 from dagster._core.definitions.instigation_logger import get_instigation_log_records
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 
 from crypto_assets.warehouse.resource import get_warehouse
 from crypto_assets_tests.graph_helpers import ProjectGraph
 from crypto_assets_tests.live_stack import _RESET_SIGNALS, BIN, REPO, stop
+from crypto_assets_tests.waiting import wait_until
+
+pytestmark = pytest.mark.slow  # every test here starts a server, a daemon or a Dagster run of seconds
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
@@ -58,13 +62,14 @@ def sensor_ticks(instance, name: str) -> list:
 
 
 def wait_for_ticks(instance, counts: dict[str, int], process, log: Path, deadline: float) -> dict[str, list]:
-    while True:
+    def enough():
         ticks = {name: sensor_ticks(instance, name) for name in counts}
-        if all(len(ticks[name]) >= n for name, n in counts.items()):
-            return ticks
-        assert process.poll() is None, f"the daemon exited:\n{log.read_text(errors='replace')[-3000:]}"
-        assert time.time() < deadline, f"no ticks within {TIMEOUT_S} s:\n{log.read_text(errors='replace')[-3000:]}"
-        time.sleep(2)
+        return ticks if all(len(ticks[name]) >= n for name, n in counts.items()) else None
+
+    def daemon_stopped():
+        return None if process.poll() is None else f"the daemon exited:\n{log.read_text(errors='replace')[-3000:]}"
+
+    return wait_until(enough, max(deadline - time.time(), 0), f"ticks {counts}", alive=daemon_stopped, every_s=0.5)
 
 
 def log_lines(instance, tick) -> list[str]:

@@ -66,6 +66,7 @@ def test_run_partition_keys_are_the_runs_keys_of_that_partitioning_only():
     assert run_partition_keys(range_tags("2020-05-14-20:00", "2020-05-14-22:00"), HOURLY) is None
 
 
+@pytest.mark.slow
 def test_a_single_partition_run_judges_that_partition_not_the_newest(graph, instance):
     hour = "2021-05-14-21:00"
     result = graph.materialize(instance, ["price_observations"], partition=hour)
@@ -76,6 +77,7 @@ def test_a_single_partition_run_judges_that_partition_not_the_newest(graph, inst
     assert rows.passed and rows.metadata["scope"].value == f"range {hour}"
 
 
+@pytest.mark.slow
 def test_a_ranged_run_judges_its_range(graph, instance):
     result = graph.materialize(instance, ["price_observations", "ohlcv_bars"], range_=OLDER)
     for asset in ("price_observations", "ohlcv_bars"):
@@ -83,6 +85,7 @@ def test_a_ranged_run_judges_its_range(graph, instance):
     assert windows(result, "ohlcv_bars")["no_gaps"] == expected_window(HOURLY, *OLDER, lookback=True)
 
 
+@pytest.mark.slow
 def test_a_checks_only_run_with_range_tags_judges_the_newest_data_not_the_tags(graph, instance):
     checks = checks_of(graph, "price_observations")
     result = dg.materialize([*graph.assets, *checks], selection=dg.AssetSelection.checks(*checks),
@@ -91,6 +94,7 @@ def test_a_checks_only_run_with_range_tags_judges_the_newest_data_not_the_tags(g
     assert window.startswith(f"{NEWEST[1]} (newest data): "), window
 
 
+@pytest.mark.slow
 def test_a_run_of_the_child_judges_the_parent_by_its_newest_data(graph, instance):
     """The run writes ohlcv_bars over OLDER and runs the checks of price_observations, which it
     does not materialize: only ohlcv_bars' checks judge OLDER."""
@@ -104,6 +108,7 @@ def test_a_run_of_the_child_judges_the_parent_by_its_newest_data(graph, instance
     assert parent.startswith(f"{NEWEST[1]} (newest data): "), parent
 
 
+@pytest.mark.slow
 def test_no_check_runs_for_an_asset_whose_materialization_failed_or_was_skipped(sqlite_url):
     """ohlcv_bars' write fails (a renamed column) and technical_indicators is skipped: their check
     ops never run, so nothing judges the range as written; price_observations' checks judge it."""
@@ -135,6 +140,7 @@ class _NoStore(dg.IOManager):
         return None
 
 
+@pytest.mark.slow
 def test_partitions_written_follows_the_plan_and_falls_back_to_the_events():
     """A small hourly graph a -> b whose check ops record `partitions_written`: the range of a
     ranged run; nothing in a checks-only run with range tags; the events when the tags are not

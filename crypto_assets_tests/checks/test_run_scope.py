@@ -12,6 +12,8 @@ from crypto_assets.loading import load
 from crypto_assets.warehouse.resource import get_warehouse
 from crypto_assets_tests.graph_helpers import ProjectGraph
 
+pytestmark = pytest.mark.slow  # every test here starts a server, a daemon or a Dagster run of seconds
+
 RANGE = ("2021-05-14-20:00", "2021-05-15-01:00")  # six hours of recorded BTC prices
 
 

@@ -108,6 +108,7 @@ def assert_windows(graph, instance, result, asset: str, first: str | None, last:
     return evaluations
 
 
+@pytest.mark.slow
 def test_every_check_of_a_nine_hour_run_names_exactly_those_nine_hours(graph, instance, nine_hours):
     for asset in CHAIN:
         assert_windows(graph, instance, nine_hours, asset, *NINE_HOURS)
@@ -119,6 +120,7 @@ def test_every_check_of_a_nine_hour_run_names_exactly_those_nine_hours(graph, in
     assert quarantine.metadata["stored"].value == stored > 0
 
 
+@pytest.mark.slow
 def test_every_check_of_every_dataset_names_the_window_it_judged(graph, instance, nine_hours, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert_windows(graph, instance, graph.materialize(instance, ["coin_universe"]), "coin_universe", None, None)
@@ -132,6 +134,7 @@ def test_every_check_of_every_dataset_names_the_window_it_judged(graph, instance
     assert done == every, "a dataset with checks is not covered: add it to RANGES"
 
 
+@pytest.mark.slow
 def test_a_check_with_nothing_to_judge_is_skipped_with_its_reason(graph, instance, nine_hours):
     """The open hour lands with no bar while the 23 hours before hold bars (the incident: no_gaps
     "passed" on it and resolved an alert). has_rows judges it (fails); no_gaps, price jumps and
@@ -162,6 +165,7 @@ def test_a_check_with_nothing_to_judge_is_skipped_with_its_reason(graph, instanc
     assert status == AssetCheckExecutionResolvedStatus.SKIPPED
 
 
+@pytest.mark.slow
 def test_a_backfill_chunk_states_its_backfill_as_scope(graph, instance, nine_hours):
     tags = {**range_tags("2021-05-15-02:00", "2021-05-15-04:00"), "dagster/backfill": "chunk01"}
     result = dg.materialize([*graph.assets, *graph.checks], selection=dg.AssetSelection.assets("price_observations"),

@@ -123,6 +123,7 @@ def record_freshness(instance: dg.DagsterInstance, lag: timedelta, now) -> Fresh
 # --- tests -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_instance_runs_partitions_backfill_checks_and_freshness_on_mysql(tmp_path):
     with throwaway_database() as db_url, instance_on(db_url, tmp_path) as instance:
         # The yaml's env sources reached dagster-mysql unchanged, empty password included.
@@ -170,6 +171,7 @@ def test_instance_runs_partitions_backfill_checks_and_freshness_on_mysql(tmp_pat
         assert record.updated_at.timestamp() >= (now + timedelta(hours=5)).timestamp() - 1
 
 
+@pytest.mark.slow
 def test_source_pools_default_to_one_slot_and_explicit_limits_win_on_mysql(tmp_path):
     pools = sorted({spec.pool for spec in source_specs().values() if spec.pool})
     assert "coingecko" in pools
@@ -186,6 +188,7 @@ def test_source_pools_default_to_one_slot_and_explicit_limits_win_on_mysql(tmp_p
         assert (info.slot_count, info.using_default_limit) == (2, False)
 
 
+@pytest.mark.slow
 def test_widening_makes_big_bodies_fit_and_is_idempotent(tmp_path, capsys):
     with throwaway_database() as db_url, instance_on(db_url, tmp_path) as instance:
         url = db_url.render_as_string(hide_password=False)
@@ -226,6 +229,7 @@ def test_widening_makes_big_bodies_fit_and_is_idempotent(tmp_path, capsys):
         assert mysql_instance.main(["--url", url, "--check"]) == 0
 
 
+@pytest.mark.slow
 def test_kubernetes_instance_config_migrates_and_widens_on_mysql(tmp_path):
     # What k8s/job-widen-mysql.yaml runs (`dagster instance migrate` + widen), with the
     # Kubernetes dagster.yaml; the K8sRunLauncher is only built when a run is launched.

@@ -4,6 +4,8 @@ matches the code."""
 
 from __future__ import annotations
 
+import pytest
+
 
 import dagster as dg
 import pandas as pd
@@ -26,6 +28,7 @@ def _expected_rows(bars: pd.DataFrame) -> int:
     return int((bars.length == finest).sum())
 
 
+@pytest.mark.slow
 def test_rows_are_symbols_times_bars_without_duplicates_and_rerun_is_idempotent(warehouse_url):
     get_warehouse.cache_clear()
     graph = ProjectGraph(warehouse_url)

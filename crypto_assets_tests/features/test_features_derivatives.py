@@ -158,6 +158,7 @@ def _obs(rows) -> pd.DataFrame:
     return frame.drop_duplicates(["exchange", "symbol", "kind", "observed_at"])
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(observations, observations, st.integers(1, 47 * 60), st.integers(0, 2**31 - 1))
 def test_no_lookahead_changing_later_figures_changes_no_earlier_feature(rows, extra, cut_minutes, seed):
@@ -186,6 +187,7 @@ def test_no_lookahead_changing_later_figures_changes_no_earlier_feature(rows, ex
         np.testing.assert_array_equal(before[name], after[name], err_msg=name)
 
 
+@pytest.mark.slow
 def test_ml_features_reads_derivatives_and_exchange_volume_through_dagster(sqlite_url):
     """The real graph in replay on the recorded exchange-candle window (BTC, 2024-01-30 16:00-18:00),
     plus CONSTRUCTED derivatives rows written to the warehouse with source "test" (no derivatives
@@ -195,7 +197,7 @@ def test_ml_features_reads_derivatives_and_exchange_volume_through_dagster(sqlit
     from crypto_assets.loading import load
     from crypto_assets.tables import table
     from crypto_assets.warehouse.resource import get_warehouse
-    from crypto_assets.warehouse.store import Warehouse
+    from crypto_assets.warehouse.factory import open_warehouse
     from crypto_assets_tests.graph_helpers import ProjectGraph
 
     get_warehouse.cache_clear()
@@ -207,7 +209,7 @@ def test_ml_features_reads_derivatives_and_exchange_volume_through_dagster(sqlit
         "funding_rate": [0.0001, 0.0002], "mark_price": 43400.0, "index_price": 43410.0,
     }).assign(available_at=lambda f: f.observed_at, basis=43400.0 / 43410.0 - 1).reindex(
         columns=spec.column_names).assign(source="test", ingested_at=pd.Timestamp.now(tz=UTC))
-    Warehouse(sqlite_url).replace_window(spec, constructed, t16, t16 + pd.Timedelta(hours=3))
+    open_warehouse(sqlite_url).replace_window(spec, constructed, t16, t16 + pd.Timedelta(hours=3))
     graph = ProjectGraph(sqlite_url)
     hours = ("2024-01-30-16:00", "2024-01-30-18:00")
     with dg.instance_for_test() as instance:

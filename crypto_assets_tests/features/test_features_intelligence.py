@@ -3,6 +3,8 @@
 Inputs are SYNTHETIC bars (crypto_assets_tests/intelligence/intelligence_data.py) and regimes computed from them;
 Fear & Greed rows are CONSTRUCTED here (made-up values, no recording exists)."""
 
+import pytest
+
 from datetime import date, timedelta
 
 import numpy as np
@@ -81,6 +83,7 @@ def test_missing_or_stale_inputs_are_nan_with_flags_never_an_error():
 cut_hours = st.integers(0, 48 * 60)
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 1000), cut_minutes=cut_hours, interval=st.sampled_from(["5min", "1h"]))
 def test_regimes_and_fng_known_after_t_never_change_features_at_or_before_t(seed, cut_minutes, interval):

@@ -5,6 +5,8 @@ becomes available strictly after t changes no feature of any row whose as-of tim
 a macro value at available_at; an on-chain day once the day has closed (even when the provider
 states an earlier available_at)."""
 
+import pytest
+
 from datetime import date, timedelta
 
 import numpy as np
@@ -114,6 +116,7 @@ def _perturb(inputs: FeatureInputs, cut: pd.Timestamp, rng: np.random.Generator)
     return FeatureInputs(bars=bars, indicators=indicators, sentiment=sentiment, macro=macro, onchain=onchain)
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(kinds=st.lists(st.sampled_from(["5min", "1h", "both", "none"]), min_size=3, max_size=3)
        .filter(lambda k: k != ["none"] * 3),

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
+import pytest
 
 from crypto_assets.features.narratives import FEATURE_NAMES, narrative_features
 from crypto_assets.llm.narratives import THEMES
@@ -83,6 +84,7 @@ def test_no_look_ahead(rows, minute):
         np.testing.assert_array_equal(full[name], cut[name], err_msg=name)
 
 
+@pytest.mark.slow
 def test_ml_features_reads_narratives_from_the_warehouse_as_of(sqlite_url):
     """Through the graph: narratives written to the warehouse (test rows) reach ml_features by available_at."""
     import dagster as dg
@@ -90,7 +92,7 @@ def test_ml_features_reads_narratives_from_the_warehouse_as_of(sqlite_url):
     from crypto_assets import load
     from crypto_assets.tables.narratives import NEWS_NARRATIVES
     from crypto_assets.warehouse.resource import get_warehouse
-    from crypto_assets.warehouse.store import Warehouse
+    from crypto_assets.warehouse.factory import open_warehouse
     from crypto_assets_tests.graph_helpers import ProjectGraph
 
     hours = ("2021-05-15-10:00", "2021-05-15-12:00")  # inside the recorded replay window
@@ -100,7 +102,7 @@ def test_ml_features_reads_narratives_from_the_warehouse_as_of(sqlite_url):
     row = narrative(0, 0, [{"theme": "adoption", "strength": 0.7, "coins": ["BTC"], "evidence": [1]}])
     row.update(hour_start=pd.Timestamp("2021-05-15 10:00", tz="UTC"),
                available_at=pd.Timestamp("2021-05-15 10:40", tz="UTC"), model="test", source="test")
-    wh = Warehouse(sqlite_url)
+    wh = open_warehouse(sqlite_url)
     frame = pd.DataFrame([row]).reindex(columns=NEWS_NARRATIVES.column_names)
     wh.replace_window(NEWS_NARRATIVES, frame, start, end)
     wh.dispose()

@@ -20,6 +20,8 @@ from crypto_assets.loading import load
 from crypto_assets.warehouse.resource import get_warehouse
 from crypto_assets_tests.graph_helpers import ProjectGraph
 
+pytestmark = pytest.mark.slow  # every test here starts a server, a daemon or a Dagster run of seconds
+
 T0 = datetime(2021, 5, 15, 1, 30, tzinfo=timezone.utc)
 
 

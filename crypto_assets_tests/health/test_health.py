@@ -105,6 +105,7 @@ def test_a_run_that_brings_only_old_data_does_not_make_a_dataset_fresh(instance)
     assert news.data_age == timedelta(hours=6, minutes=1)
 
 
+@pytest.mark.slow
 def test_a_stale_recorded_state_cannot_hide_staleness(home_instance):
     """The state Dagster shows is what data_freshness_sensor last recorded; if the sensor stops, the
     health report still measures data time now and takes the worse of the two."""
@@ -121,6 +122,7 @@ def test_a_stale_recorded_state_cannot_hide_staleness(home_instance):
     assert recorded.freshness_state.value == "PASS"  # what the UI still shows
 
 
+@pytest.mark.slow
 def test_platform_health_asset_shows_score_and_table(home_instance):
     instance = home_instance  # execute_job needs a persistent instance
     materialize(instance, datetime.now(timezone.utc), assets=[ops_defs.prices, ops_defs.news])
@@ -136,14 +138,25 @@ def test_platform_health_asset_shows_score_and_table(home_instance):
     assert "platform_health" not in table.split("\n", 1)[1]  # the health asset is not a dataset
 
 
-def test_platform_health_in_process_scores_the_project_definitions(instance):
+def test_platform_health_in_process_scores_the_definitions_its_config_names(instance):
     from crypto_assets.health import platform_health
+    from crypto_assets.health.assets import health_run_config
 
-    result = dg.materialize([platform_health], instance=instance)  # no code location: e.g. `make demo`
+    # No code location: the run names the definitions to score.
+    result = dg.materialize([platform_health], instance=instance,
+                            run_config=health_run_config("crypto_assets.definitions:defs"))
     table = result.asset_materializations_for_node("platform_health")[0].metadata["table"].value
     assert "| price_observations |" in table and "| technical_indicators |" in table
 
 
+def test_platform_health_in_process_without_definitions_fails_saying_what_to_pass(instance):
+    from crypto_assets.health import platform_health
+
+    with pytest.raises(dg.Failure, match=r"outside a code location.*'definitions': 'crypto_assets.definitions:defs'"):
+        dg.materialize([platform_health], instance=instance)
+
+
+@pytest.mark.slow
 def test_cli_exit_code_follows_the_critical_band(home_instance, capsys):
     instance = home_instance
     args = ["--definitions", "crypto_assets_tests.ops_defs:defs"]

@@ -70,6 +70,7 @@ def _worst_errors(local: pd.DataFrame, full: pd.DataFrame) -> dict[str, float]:
     return {col: max_relative_error(local[col], full[col]) for col in INDICATOR_NAMES}
 
 
+@pytest.mark.slow
 def test_partition_local_equals_global_on_real_hourly_bars():
     # 1,865 real BTC bars (and later-listed ETH, LTC) on consecutive hours: 78 days of partitions,
     # so most partitions see only the 600-bar lookback, not the series start.

@@ -97,6 +97,7 @@ def dataset(request):
     return request.param, bars, compute_indicators(bars, engine="talib")
 
 
+@pytest.mark.slow
 def test_every_column_equals_talib_called_directly(dataset):
     name, bars, out = dataset
     checked = set()

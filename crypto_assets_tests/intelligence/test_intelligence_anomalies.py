@@ -22,7 +22,7 @@ from crypto_assets.tables.intelligence import MARKET_ANOMALIES
 from crypto_assets.tables.news import NEWS_ARTICLES
 from crypto_assets.tables.prices import EXCHANGE_CANDLES, OHLCV_BARS
 from crypto_assets.warehouse.resource import WarehouseIOManager, WarehouseResource
-from crypto_assets.warehouse.store import Warehouse
+from crypto_assets.warehouse.factory import open_warehouse
 from crypto_assets_tests.intelligence.intelligence_data import INGESTED, SOURCE, from_log_returns, walk
 
 HOUR = pd.Timedelta(hours=1)
@@ -132,6 +132,7 @@ def _inputs(seed):
     return bars, candles, news
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), cut_hours=st.integers(140, SPAN - 1))
 def test_inputs_known_after_t_never_change_anomalies_at_or_before_t(seed, cut_hours):
@@ -183,7 +184,7 @@ SPECS = [dg.AssetSpec(name, partitions_def=HOURLY) for name in ("ohlcv_bars", "e
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('wh') / 'warehouse.sqlite'}"
-    wh = Warehouse(url)
+    wh = open_warehouse(url)
     start = pd.Timestamp("2021-05-01", tz="UTC")
     r = _returns(240, 9)
     r[220] = -0.08  # a crash at 2021-05-10 04:00
@@ -210,6 +211,7 @@ def _materialize(url, partition_key):
         instance=dg.DagsterInstance.ephemeral(), partition_key=partition_key)
 
 
+@pytest.mark.slow
 def test_asset_scores_every_kind_and_its_check_warns_only_when_anomalies_exist(warehouse):
     url, wh = warehouse
     quiet = _materialize(url, "2021-05-10-02:00")

@@ -18,7 +18,7 @@ from crypto_assets.partitions import HOURLY
 from crypto_assets.tables.intelligence import MARKET_REGIMES
 from crypto_assets.tables.prices import OHLCV_BARS
 from crypto_assets.warehouse.resource import WarehouseIOManager, WarehouseResource
-from crypto_assets.warehouse.store import Warehouse
+from crypto_assets.warehouse.factory import open_warehouse
 from crypto_assets_tests.intelligence.intelligence_data import as_ohlcv, from_log_returns, walk
 
 HOUR = pd.Timedelta(hours=1)
@@ -119,6 +119,7 @@ def _changed_after(bars: pd.DataFrame, cut: pd.Timestamp, rng) -> pd.DataFrame:
     return pd.concat([out, extra], ignore_index=True)
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), cut_hours=st.integers(150, SPAN), interval=st.sampled_from(["1h", "30min"]),
        drop=st.integers(0, 40))
@@ -177,7 +178,7 @@ OHLCV_SPEC = dg.AssetSpec("ohlcv_bars", partitions_def=HOURLY)
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('wh') / 'warehouse.sqlite'}"
-    wh = Warehouse(url)
+    wh = open_warehouse(url)
     bars = walk(3, 24 * 12, start="2021-05-01", seed=21)
     wh.replace_window(OHLCV_BARS, bars, "2021-05-01", "2021-05-13")
     return url, wh, bars

@@ -130,6 +130,7 @@ def test_the_default_cap_and_deadline_are_finite_and_reach_the_resource():
         assert client.max_response_bytes == CAP and client.total_timeout_s == 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_dripping_answer_ends_at_the_deadline_with_an_error_naming_it(stream):
     deadline = 2.0
@@ -144,6 +145,7 @@ def test_a_dripping_answer_ends_at_the_deadline_with_an_error_naming_it(stream):
     assert deadline - 0.1 <= elapsed <= deadline + SLACK_S, elapsed
 
 
+@pytest.mark.slow
 def test_a_read_blocked_at_the_deadline_is_cut_off_not_left_to_its_read_timeout():
     """One byte every 1.5 s with a 30 s read timeout: the deadline (2 s) falls while the client
     waits for the next byte; it returns then, not at the next byte (3 s) or the read timeout."""

@@ -205,6 +205,7 @@ def test_structured_answer_over_a_stream():
     assert result.status == OK and result.value == VALID and result.chat.chunks == 4
 
 
+@pytest.mark.slow
 def test_importing_the_llm_module_does_not_import_jsonschema_or_torch():
     code = "import crypto_assets.llm.ollama, sys; assert 'jsonschema' not in sys.modules and 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -17,6 +17,7 @@ from crypto_assets.llm.ollama import LLMResource
 from crypto_assets.partitions import HOURLY
 from crypto_assets.tables.narratives import LLM_CACHE, NEWS_NARRATIVES
 from crypto_assets.warehouse.resource import WarehouseIOManager, WarehouseResource
+from crypto_assets.warehouse.factory import open_warehouse
 from crypto_assets.warehouse.store import Warehouse
 from crypto_assets_tests.graph_helpers import row_counts_by_partition
 from crypto_assets_tests.llm.ollama_server import Answer, OllamaServer, chat_body_with_content, recorded
@@ -43,7 +44,7 @@ INVALID = json.dumps({"themes": [{"theme": "macro", "strength": 2, "coins": [], 
 
 @pytest.fixture
 def warehouse(tmp_path):
-    wh = Warehouse(f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
+    wh = open_warehouse(f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
     write_upstream(wh, "news_articles", ARTICLES)
     yield wh
     wh.dispose()
@@ -81,6 +82,7 @@ def test_without_an_llm_the_asset_is_disabled_not_failed_and_writes_nothing(ware
     assert warehouse.read(NEWS_NARRATIVES).empty and warehouse.read(LLM_CACHE).empty
 
 
+@pytest.mark.slow
 def test_narratives_validated_cached_and_failed_hours_recorded_without_values(warehouse):
     with OllamaServer() as server:
         # hour 1: one invalid answer, then a valid one; hour 2: invalid three times
@@ -125,6 +127,7 @@ def test_narratives_validated_cached_and_failed_hours_recorded_without_values(wa
     assert rows.loc[T0].summary == HOUR1["summary"] and rows.loc[T0 + pd.Timedelta("1h")].status == "ok"
 
 
+@pytest.mark.slow
 def test_new_articles_or_another_model_change_the_key_and_ask_again(warehouse):
     with OllamaServer() as server:
         serve(server, json.dumps(HOUR1))
@@ -159,6 +162,7 @@ def test_an_hour_without_news_asks_nothing(warehouse):
         assert meta["rows"] == 0 and server.requests == []
 
 
+@pytest.mark.slow
 def test_automation_news_brings_narratives_and_features_never_wait_for_them(sqlite_url, monkeypatch):
     from datetime import datetime, timedelta, timezone
 

@@ -35,7 +35,7 @@ from crypto_assets.health import datasets_in, health_report
 from crypto_assets.metrics.exporter import collector_for
 from crypto_assets.paths import PROJECT_ROOT
 from crypto_assets.sources.catalog import source_spec
-from crypto_assets.warehouse.store import Warehouse
+from crypto_assets.warehouse.factory import open_warehouse
 from crypto_assets_tests.api import api_support
 from crypto_assets_tests.metrics.metrics_support import HOURS, build_scenario
 
@@ -74,8 +74,9 @@ def ok_run_metadata(scenario, asset):
             if m.materialization.asset_key.to_user_string() == asset}
 
 
+@pytest.mark.slow
 def test_exporter_values_equal_what_instance_warehouse_and_health_say(scenario):
-    warehouse = Warehouse(scenario.warehouse_url)
+    warehouse = open_warehouse(scenario.warehouse_url)
     datasets = datasets_in(scenario.graph.defs.resolve_asset_graph())
     with dg.DagsterInstance.from_config(str(scenario.home)) as instance:
         collector = collector_for(scenario.graph.defs, instance, warehouse, clock=lambda: NOW,
@@ -154,9 +155,10 @@ def test_exporter_values_equal_what_instance_warehouse_and_health_say(scenario):
         pytest.approx(durations[scenario.ok_run.run_id])
 
 
+@pytest.mark.slow
 def test_runs_are_counted_once_across_scrapes(scenario):
     with dg.DagsterInstance.from_config(str(scenario.home)) as instance:
-        collector = collector_for(scenario.graph.defs, instance, Warehouse(scenario.warehouse_url),
+        collector = collector_for(scenario.graph.defs, instance, open_warehouse(scenario.warehouse_url),
                                   lookback=timedelta(days=36500))
         registry = CollectorRegistry(auto_describe=False)
         registry.register(collector)
@@ -228,6 +230,7 @@ def nonempty(base: str, expr: str) -> list[dict]:
     return result
 
 
+@pytest.mark.slow
 def test_prometheus_scrapes_exporter_and_api(scenario, tmp_path):
     prometheus = require_binary("prometheus")
     deadline = time.monotonic() + 50
@@ -281,7 +284,7 @@ def test_prometheus_scrapes_exporter_and_api(scenario, tmp_path):
 
         # Exporter values, read back through Prometheus.
         prices = ok_run_metadata(scenario, "price_observations")
-        newest = pd.Timestamp(Warehouse(scenario.warehouse_url).read(_prices_spec(), columns=["observed_at"])
+        newest = pd.Timestamp(open_warehouse(scenario.warehouse_url).read(_prices_spec(), columns=["observed_at"])
                               .observed_at.max()).timestamp()
         started = time.time()
         assert scalar(base, 'crypto_dataset_newest_data_timestamp_seconds{dataset="price_observations"}') == \
@@ -295,7 +298,7 @@ def test_prometheus_scrapes_exporter_and_api(scenario, tmp_path):
             from crypto_assets.definitions import defs
 
             report = health_report(instance, datasets_in(defs.resolve_asset_graph()),
-                                   warehouse=Warehouse(scenario.warehouse_url))
+                                   warehouse=open_warehouse(scenario.warehouse_url))
         assert scalar(base, "crypto_platform_health_score") == report.score
         assert scalar(base, 'crypto_source_requests_total{source="coingecko"}') == \
             prices[HOURS[1]]["requests_made"].value

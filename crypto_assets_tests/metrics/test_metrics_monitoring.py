@@ -49,6 +49,7 @@ def test_local_prometheus_config_is_valid():
     promtool("check", "config", str(MONITORING / "local" / "prometheus.yml"))
 
 
+@pytest.mark.slow
 def test_prometheus_rule_holds_the_same_rules_and_they_pass_promtool(tmp_path):
     (rule,) = load_yaml_docs(MONITORING / "prometheusrule.yaml")
     assert (rule["apiVersion"], rule["kind"]) == ("monitoring.coreos.com/v1", "PrometheusRule")
@@ -125,9 +126,9 @@ def exported_names(tmp_path_factory) -> set[str]:
     from crypto_assets.api.metrics import ApiMetrics
     from crypto_assets.definitions import defs
     from crypto_assets.metrics.exporter import collector_for
-    from crypto_assets.warehouse.store import Warehouse
+    from crypto_assets.warehouse.factory import open_warehouse
 
-    warehouse = Warehouse(f"sqlite:///{tmp_path_factory.mktemp('names') / 'empty.sqlite'}")
+    warehouse = open_warehouse(f"sqlite:///{tmp_path_factory.mktemp('names') / 'empty.sqlite'}")
     names = set()
     with dg.DagsterInstance.ephemeral() as instance:
         registry = CollectorRegistry(auto_describe=False)

@@ -27,7 +27,7 @@ from crypto_assets.social.reddit import RedditSource, SubredditSpec
 from crypto_assets.tables.news import NEWS_ARTICLES
 from crypto_assets.tables.quality import QUARANTINE
 from crypto_assets.warehouse.resource import WarehouseIOManager, WarehouseResource
-from crypto_assets.warehouse.store import Warehouse
+from crypto_assets.warehouse.factory import open_warehouse
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
@@ -61,6 +61,7 @@ def replay(tmp_path):
     return str(folder), payload["response"]["results"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["mysql", "delta"])
 def test_a_17_mb_title_and_summary_land_cut_and_the_cut_is_visible(backend, replay, request):
     url = request.getfixturevalue(f"{backend}_url")
@@ -72,7 +73,7 @@ def test_a_17_mb_title_and_summary_land_cut_and_the_cut_is_visible(backend, repl
                    "guardian": GuardianContent(mode="replay", replay_dir=replay_dir)})
     assert result.success  # the partition did not fail
 
-    warehouse = Warehouse(url)
+    warehouse = open_warehouse(url)
     rows = warehouse.read(NEWS_ARTICLES, H0, H0 + pd.Timedelta(hours=1)).set_index("url")
     assert len(rows) == 10  # every item landed
     big = rows.loc[items[0]["webUrl"]]

@@ -25,7 +25,7 @@ from crypto_assets.news.guardian import GuardianContent
 from crypto_assets.tables.news import NEWS_ARTICLES
 from crypto_assets.tables.quality import QUARANTINE
 from crypto_assets.warehouse.resource import WarehouseIOManager, WarehouseResource
-from crypto_assets.warehouse.store import Warehouse
+from crypto_assets.warehouse.factory import open_warehouse
 from crypto_assets_tests.graph_helpers import row_counts_by_partition
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -94,12 +94,12 @@ def metadata(result) -> dict:
 
 
 def stored(tmp_path, start=H0, hours=2) -> pd.DataFrame:
-    warehouse = Warehouse(f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
+    warehouse = open_warehouse(f"sqlite:///{tmp_path / 'warehouse.sqlite'}")
     return warehouse.read(NEWS_ARTICLES, start, start + pd.Timedelta(hours=hours))
 
 
 def quarantine(tmp_path) -> pd.DataFrame:
-    q = Warehouse(f"sqlite:///{tmp_path / 'warehouse.sqlite'}").read(QUARANTINE)
+    q = open_warehouse(f"sqlite:///{tmp_path / 'warehouse.sqlite'}").read(QUARANTINE)
     return q[q.asset == "news_articles"]
 
 
@@ -213,6 +213,7 @@ def test_guardian_without_key_in_live_mode_fails_at_setup_naming_the_variable(tm
     assert stored(tmp_path).empty  # nothing written
 
 
+@pytest.mark.slow
 def test_trailing_schedule_runs_the_last_hours_as_one_ranged_run(tmp_path):
     now = datetime(2023, 3, 13, 11, 5, tzinfo=timezone.utc)
     assert trailing_range(now, 3) == ("2023-03-13-09:00", "2023-03-13-11:00")

@@ -77,6 +77,7 @@ def _real(start, end) -> pd.Series:
 # -- item 4: the staircase and the lock-out, through price_observations -------------------------------
 
 
+@pytest.mark.slow
 def test_a_staircase_of_steps_under_10x_does_not_land_and_real_prices_after_it_do(sqlite_url, tmp_path):
     """Four successive BTC points at x9, x81, x729, x6561 of the real price (each step under 10x),
     then the real prices of the next eight hours. Before: the first three (all four here) landed,

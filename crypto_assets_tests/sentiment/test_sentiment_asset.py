@@ -20,6 +20,7 @@ from crypto_assets.tables import table
 from crypto_assets.tables.quality import QUARANTINE
 from crypto_assets.tables.sentiment import SENTIMENT_SCORES
 from crypto_assets.warehouse.resource import WarehouseIOManager, WarehouseResource
+from crypto_assets.warehouse.factory import open_warehouse
 from crypto_assets.warehouse.store import Warehouse
 from crypto_assets_tests.sentiment.test_sentiment_model import CRYPTOBERT_LABELS, FINBERT_LABELS, build_tiny_classifier
 from crypto_assets_tests.graph_helpers import row_counts_by_partition
@@ -72,7 +73,7 @@ def write_upstream(warehouse: Warehouse, name: str, rows: list[dict]) -> None:
 @pytest.fixture
 def warehouse(tmp_path):
     url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
-    wh = Warehouse(url)
+    wh = open_warehouse(url)
     write_upstream(wh, "news_articles", news_rows())
     write_upstream(wh, "social_posts", social_rows())
     yield wh
@@ -110,6 +111,7 @@ def test_asset_definition():
     assert sentiment_scores.partitions_def == HOURLY
 
 
+@pytest.mark.slow
 def test_fallback_rows_say_vader_and_metadata_says_fallback(warehouse):
     meta = materialize(warehouse)
     rows = stored(warehouse)
@@ -136,6 +138,7 @@ def test_fallback_rows_say_vader_and_metadata_says_fallback(warehouse):
     assert (rows.published_at >= T0).all() and (rows.published_at < T0 + pd.Timedelta(hours=1)).all()
 
 
+@pytest.mark.slow
 def test_rematerializing_is_idempotent_and_a_zero_score_is_not_repicked(warehouse):
     materialize(warehouse)
     first = stored(warehouse)
@@ -162,6 +165,7 @@ def test_rematerializing_is_idempotent_and_a_zero_score_is_not_repicked(warehous
     pd.testing.assert_frame_equal(stored(warehouse).drop(columns="ingested_at"), rows.drop(columns="ingested_at"))
 
 
+@pytest.mark.slow
 def test_transformer_scores_replace_fallback_rows_once_the_model_loads(warehouse, tmp_path):
     materialize(warehouse)  # everything VADER
     path = build_tiny_classifier(tmp_path / "cryptobert-tiny", CRYPTOBERT_LABELS, "Bullish", arch="roberta")
@@ -177,6 +181,7 @@ def test_transformer_scores_replace_fallback_rows_once_the_model_loads(warehouse
     assert meta["by_item_type"]["social"]["scored_now"] == 2 and meta["by_item_type"]["news"]["scored_now"] == 0
 
 
+@pytest.mark.slow
 def test_stock_news_is_scored_by_the_finance_model_and_crypto_news_by_the_crypto_model(warehouse, tmp_path):
     finance = build_tiny_classifier(tmp_path / "finbert-tiny", FINBERT_LABELS, "negative")
     crypto = build_tiny_classifier(tmp_path / "cryptobert-tiny", CRYPTOBERT_LABELS, "Bullish", arch="roberta")
@@ -238,6 +243,7 @@ def _coverage_check(warehouse: Warehouse, instance, *, materialize_first: bool):
     return evaluation
 
 
+@pytest.mark.slow
 def test_sentiment_coverage_check_measures_the_scored_share_of_news(warehouse):
     with dg.instance_for_test() as instance:
         scored = _coverage_check(warehouse, instance, materialize_first=True)

@@ -227,6 +227,7 @@ def test_title_and_lead_strip_markup():
     assert title_and_lead(None, float("nan")) == ""
 
 
+@pytest.mark.slow
 def test_importing_the_resource_and_asset_does_not_import_torch():
     code = (
         "import sys, crypto_assets.sentiment.model, crypto_assets.assets.enrich.sentiment; "

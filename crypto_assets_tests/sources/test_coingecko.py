@@ -102,6 +102,7 @@ def test_real_500_body_is_retried_then_names_the_source():
     assert cg.client.requests_made == 5
 
 
+@pytest.mark.slow
 def test_markets_pages_at_most_250():
     pages = []
 

@@ -184,6 +184,7 @@ def test_history_calls_only_history_endpoints_and_a_missing_answer_is_a_listed_f
     assert paths and not any(p.endswith("/public/open-interest") or p.endswith("/public/funding-rate") for p in paths)
 
 
+@pytest.mark.slow
 def test_replay_through_dagster_on_sqlite_and_mysql(warehouse_url):
     """The real graph in replay: the recorded window has bybit's funding snapshot (twice: idempotent),
     a window without recordings lands empty with its reason in the metadata."""

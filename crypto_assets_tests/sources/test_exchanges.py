@@ -244,6 +244,7 @@ def test_divergence_check_flags_only_bars_beyond_the_bound():
     assert flagged.exchanges.iloc[0] == "binance,kraken"
 
 
+@pytest.mark.slow
 def test_import_crypto_assets_does_not_import_ccxt():
     code = ("import sys, crypto_assets, crypto_assets.definitions; "
             "assert 'ccxt' not in sys.modules and 'torch' not in sys.modules, 'heavy import'")
@@ -286,6 +287,7 @@ def test_coinbase_candles_low_high_order_is_parsed_by_ccxt():
         assert (row.open, row.high, row.low, row.close, row.volume) == (open_, high, low, close, volume)
 
 
+@pytest.mark.slow
 def test_replay_through_dagster_exchange_bars_win_with_volume(warehouse_url):
     """The real graph in replay mode: exchange_candles then ohlcv_bars over the recorded window,
     twice (idempotent), on SQLite and MySQL."""
@@ -425,6 +427,7 @@ def most_in_a_window(times: np.ndarray, window: float) -> np.ndarray:
     return np.searchsorted(times, times + window, side="right") - np.arange(len(times))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", _exchanges_configured())
 def test_the_plan_is_the_spacing_the_client_enforces(name):
     """The SourceClient itself (answers without latency, a virtual clock): the request starts it
@@ -588,6 +591,7 @@ def test_live_5m_symbols_must_be_a_list_of_symbols(tmp_path):
         load_exchange_catalog(path)
 
 
+@pytest.mark.slow
 def test_a_history_run_keeps_the_stored_5m_candles_of_its_window(warehouse_url):
     """A backfill of hours that once were live fetches no 5-minute candles, and its window write
     must not delete the stored ones; ohlcv_bars takes them as the coin's 5-minute bars."""

@@ -115,6 +115,7 @@ def test_redact_then_cut_and_redact_leave_no_prefix_or_suffix_of_a_key():
     assert time.perf_counter() - started < 0.5
 
 
+@pytest.mark.slow
 def test_a_key_echoed_by_the_guardian_never_reaches_the_run_events_or_metadata(tmp_path, monkeypatch):
     """`news_articles` with the Guardian in live mode: a 503 (retried: its body goes to a log line)
     then a 403 (the source fails: its message goes to `broken_feeds`), both echoing the URL with
@@ -226,6 +227,7 @@ def _raw_request(base: str, target: str, key: str, websocket: bool) -> bytes:
     return answer.split(b"\r\n", 1)[0]
 
 
+@pytest.mark.slow
 def test_the_real_server_log_holds_no_piece_of_a_key_in_any_spelling(server):  # noqa: F811
     base, proc, log_path = server
     key = KEYS["trading"]

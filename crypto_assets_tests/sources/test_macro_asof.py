@@ -49,6 +49,7 @@ def _reference(bars: pd.DataFrame, obs: pd.DataFrame, series: str) -> list[tuple
     return out
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(rows=observation_rows, hours=bar_hours, cut=st.integers(0, 24 * 26), noise=st.integers(1, 10_000))
 def test_values_known_after_t_change_nothing_at_t(rows, hours, cut, noise):
@@ -70,6 +71,7 @@ def test_values_known_after_t_change_nothing_at_t(rows, hours, cut, noise):
         pd.testing.assert_series_equal(before.loc[visible, col], after.loc[visible, col], check_names=False)
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(rows=observation_rows, hours=bar_hours)
 def test_matches_brute_force(rows, hours):

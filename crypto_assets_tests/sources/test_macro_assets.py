@@ -193,6 +193,7 @@ def test_trailing_range_is_the_last_days():
     assert trailing_day_range(pd.Timestamp("2024-03-10 06:15", tz="UTC"), 3) == ("2024-03-07", "2024-03-09")
 
 
+@pytest.mark.slow
 def test_daily_schedules_request_their_trailing_days_as_one_ranged_run():
     from datetime import datetime, timezone
 

@@ -63,6 +63,7 @@ def test_bad_records_are_quarantined_and_good_rows_land(sqlite_url):
     assert len(load("quarantine", warehouse_url=sqlite_url)) == 6
 
 
+@pytest.mark.slow
 def test_48_hour_backfill_runs_once_and_reports_each_partition(sqlite_url):
     run(sqlite_url, ["coin_universe"])
     with dg.instance_for_test() as instance:
@@ -82,6 +83,7 @@ def test_48_hour_backfill_runs_once_and_reports_each_partition(sqlite_url):
     assert bars.volume.isna().all()  # the source gives no per-bar volume: absent, not invented
 
 
+@pytest.mark.slow
 def test_materializing_a_partition_three_times_gives_the_same_rows(warehouse_url):
     run(warehouse_url, ["coin_universe"])
     snapshots = []

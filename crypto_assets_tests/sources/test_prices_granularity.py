@@ -122,6 +122,7 @@ def test_a_backfill_that_needs_more_requests_than_the_budget_fails_before_the_fi
 # -- the backfill, end to end --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_120_day_backfill_stores_hourly_bars_from_hourly_points_only(sqlite_url):
     """Before issue 12 the run asked for the 120 days in one request, got daily points (the
     catalog's first route) and stored them as 1h bars 24 h apart. Now it asks for two pieces of
@@ -146,6 +147,7 @@ def test_a_120_day_backfill_stores_hourly_bars_from_hourly_points_only(sqlite_ur
     assert not (quarantine.asset == "ohlcv_bars").any()
 
 
+@pytest.mark.slow
 def test_daily_points_are_quarantined_not_stored_as_hourly_bars(sqlite_url):
     """A provider that answers daily even for short ranges (CONSTRUCTED, data/replay_daily_points):
     the observations are what the provider published and land as observations; no bar is made

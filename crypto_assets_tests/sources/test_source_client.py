@@ -149,6 +149,7 @@ def test_httpx_request_log_lines_do_not_show_the_key(caplog):
     assert lines and all("Secr3t" not in line for line in lines), lines
 
 
+@pytest.mark.slow
 def test_a_key_echoed_by_the_provider_never_reaches_dagster_events_or_metadata(tmp_path, monkeypatch):
     """A per-series 400 from FRED whose body echoes the key: the run goes on, and neither its
     metadata nor any event of the run (logs included) holds the key."""

@@ -104,6 +104,7 @@ def test_a_parser_on_a_plain_payload_keeps_its_own_error():
         parse_market_chart([[1, 2]])  # a test or notebook feeding a payload directly
 
 
+@pytest.mark.slow
 def test_one_coin_with_a_wrong_shaped_body_is_missing_and_the_run_goes_on(tmp_path):
     """Through the asset: BTC's body is a list (CONSTRUCTED), ETH's the real recording shape."""
     url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"

@@ -24,7 +24,7 @@ from crypto_assets.paths import RESOURCES_DIR
 from crypto_assets.sources.coingecko import CoinGecko
 from crypto_assets.tables.prices import EXCHANGE_CANDLES, PRICE_OBSERVATIONS
 from crypto_assets.warehouse.resource import WarehouseIOManager, WarehouseResource, get_warehouse
-from crypto_assets.warehouse.store import Warehouse
+from crypto_assets.warehouse.factory import open_warehouse
 from crypto_assets_tests.paths import DATA
 
 DATA = DATA
@@ -62,6 +62,7 @@ def _prices(url: str, symbol: str) -> pd.DataFrame:
     return frame.sort_values("observed_at").reset_index(drop=True)
 
 
+@pytest.mark.slow
 def test_a_coin_that_fails_in_a_rerun_keeps_its_stored_history(warehouse_url, tmp_path):
     get_warehouse.cache_clear()
     both = _coingecko_replay(tmp_path, "both", {"bitcoin": 200, "ethereum": 200})
@@ -114,7 +115,7 @@ def _observations(symbols: list[str], hour: str, price: float, source: str) -> p
 
 
 def test_replace_window_keeps_the_rows_of_failed_keys_on_every_backend(warehouse_url):
-    wh = Warehouse(warehouse_url)
+    wh = open_warehouse(warehouse_url)
     start, end = pd.Timestamp("2021-05-14 10:00", tz="UTC"), pd.Timestamp("2021-05-14 11:00", tz="UTC")
     wh.replace_window(PRICE_OBSERVATIONS, _observations(["BTC", "ETH", "SOL"], "2021-05-14 10:00", 1.0, "first"),
                       start, end)
@@ -143,7 +144,7 @@ def _candles(rows: list[tuple[str, str, str]], close: float) -> pd.DataFrame:
 
 
 def test_multi_column_keys_keep_exactly_their_rows(warehouse_url):
-    wh = Warehouse(warehouse_url)
+    wh = open_warehouse(warehouse_url)
     start, end = pd.Timestamp("2024-01-30 16:00", tz="UTC"), pd.Timestamp("2024-01-30 17:00", tz="UTC")
     everything = [(e, s, i) for e in ("binance", "okx") for s in ("BTC", "ETH") for i in ("1h", "5min")]
     wh.replace_window(EXCHANGE_CANDLES, _candles(everything, 1.0), start, end)
@@ -169,6 +170,7 @@ def _exchange_replay(tmp_path: Path, refuse: str, status: int) -> str:
     return str(folder)
 
 
+@pytest.mark.slow
 def test_an_exchange_that_fails_in_a_rerun_keeps_its_stored_candles(sqlite_url, tmp_path):
     from crypto_assets.sources.exchanges import Exchanges
     from crypto_assets_tests.graph_helpers import ProjectGraph

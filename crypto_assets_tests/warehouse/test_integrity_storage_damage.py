@@ -42,7 +42,8 @@ from crypto_assets.loading import load
 from crypto_assets.metrics.exporter import PlatformCollector
 from crypto_assets.tables import all_tables, table
 from crypto_assets.warehouse.check import optional_tables
-from crypto_assets.warehouse.store import Warehouse, WarehouseDamaged
+from crypto_assets.warehouse.factory import open_warehouse
+from crypto_assets.warehouse.store import WarehouseDamaged
 from crypto_assets_tests.api.api_support import headers, seed, settings
 
 RO = headers("readonly")
@@ -84,7 +85,7 @@ def warehouse(tmp_path):
     url = f"delta://{tmp_path / 'warehouse'}"
     now = pd.Timestamp.now(tz="UTC")
     frames = seed(url, now)
-    wh = Warehouse(url)
+    wh = open_warehouse(url)
     for spec in all_tables().values():
         wh.migrate(spec)
     return url, tmp_path / "warehouse", frames
@@ -112,12 +113,13 @@ def _windows(lines: list[str]) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(DAMAGE))
 def test_a_damaged_table_is_an_error_everywhere_and_repair_restores_it(warehouse, kind, capsys):
     url, root, frames = warehouse
     before = _check_cli(url)
     assert before.returncode == 0, before.stdout + before.stderr  # the check passes on the intact warehouse
-    writer, spec, seeded = Warehouse(url), table(PRICES), frames[PRICES]
+    writer, spec, seeded = open_warehouse(url), table(PRICES), frames[PRICES]
     hour = seeded.observed_at.max().floor("h")
     newest_hour = seeded[seeded.observed_at >= hour]
     writer.replace_window(spec, newest_hour, hour, hour + pd.Timedelta("1h"))  # a writer of this process
@@ -160,7 +162,7 @@ def test_a_damaged_table_is_an_error_everywhere_and_repair_restores_it(warehouse
 
     # the metrics exporter
     with dg.DagsterInstance.ephemeral() as instance:
-        found = _samples(PlatformCollector(instance, [], Warehouse(url)))
+        found = _samples(PlatformCollector(instance, [], open_warehouse(url)))
     assert found[("crypto_warehouse_table_damaged", frozenset({("table", PRICES)}))] == 1
     assert found[("crypto_warehouse_table_damaged", frozenset({("table", "ohlcv_bars")}))] == 0
     assert found[("crypto_warehouse_damaged_tables", frozenset())] == 1
@@ -180,7 +182,7 @@ def test_a_damaged_table_is_an_error_everywhere_and_repair_restores_it(warehouse
     assert set(zip(repaired.symbol, repaired.observed_at)) <= set(zip(seeded.symbol, seeded.observed_at))
     windows = _windows(said)
     assert windows, said
-    wh = Warehouse(url)
+    wh = open_warehouse(url)
     for start, end in windows:
         part = seeded[(seeded.observed_at >= start) & (seeded.observed_at < end)]
         wh.replace_window(table(PRICES), part, start, end)
@@ -191,9 +193,10 @@ def test_a_damaged_table_is_an_error_everywhere_and_repair_restores_it(warehouse
     assert cli.main(["warehouse", "check", "--url", url]) == 0, capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_deep_check_reads_every_file_and_restore_of_a_version_works(warehouse, capsys):
     url, root, frames = warehouse
-    wh = Warehouse(url)
+    wh = open_warehouse(url)
     spec = table(PRICES)
     seeded = frames[PRICES]
     start = seeded.observed_at.min().floor("D")
@@ -216,10 +219,11 @@ def test_check_of_a_folder_that_is_not_there_creates_nothing(tmp_path):
     assert not missing.exists() and not (tmp_path / "no").exists()
 
 
+@pytest.mark.slow
 def test_absent_optional_tables_are_not_a_failure_but_absent_required_ones_are(tmp_path):
     url = f"delta://{tmp_path / 'warehouse'}"
     seed(url)
-    wh = Warehouse(url)
+    wh = open_warehouse(url)
     optional = optional_tables()
     assert {"news_narratives", "llm_cache", "fear_greed_index"} <= set(optional)
     for name, spec in all_tables().items():
@@ -238,14 +242,15 @@ _FULL_DISK = textwrap.dedent("""
     import json, os, resource, signal, sys
     import pandas as pd
     from crypto_assets.tables import table
-    from crypto_assets.warehouse.store import Warehouse, WarehouseUnavailable
+    from crypto_assets.warehouse.factory import open_warehouse
+    from crypto_assets.warehouse.store import WarehouseUnavailable
     from crypto_assets_tests.api.api_support import frame_for
 
     folder, limit = sys.argv[1], sys.argv[2]
     spec = table("price_observations")
     hour = pd.Timestamp("2024-01-01", tz="UTC")
     small = frame_for(spec, 12, symbol="BTC", observed_at=pd.date_range(hour, periods=12, freq="5min"))
-    wh = Warehouse(f"delta://{folder}/warehouse")
+    wh = open_warehouse(f"delta://{folder}/warehouse")
     wh.replace_window(spec, small, hour, hour + pd.Timedelta("1h"))
     if limit == "tmpfs":  # fill the disk
         free = os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize
@@ -267,7 +272,7 @@ _FULL_DISK = textwrap.dedent("""
         resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
     else:
         os.remove(f"{folder}/filler")
-    fresh = Warehouse(f"delta://{folder}/warehouse")
+    fresh = open_warehouse(f"delta://{folder}/warehouse")
     result["rows_after"] = len(fresh.read(spec))
     result["damage"] = fresh.damage(spec, footers=True)
     print(json.dumps(result))
@@ -286,6 +291,7 @@ def _small_disk(folder: Path):
             subprocess.run(["umount", str(folder)], check=True, timeout=30)
 
 
+@pytest.mark.slow
 def test_a_write_to_a_full_disk_fails_cleanly_without_a_backtrace_and_keeps_the_table(tmp_path):
     with _small_disk(tmp_path / "disk") as mounted:
         done = subprocess.run([sys.executable, "-c", _FULL_DISK, str(tmp_path / "disk"),

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 
 from crypto_assets.tables.prices import PRICE_OBSERVATIONS
 from crypto_assets.warehouse.schema import Column, TableSpec, common_columns
-from crypto_assets.warehouse.store import SchemaMismatchError, Warehouse
+from crypto_assets.warehouse.factory import open_warehouse
+from crypto_assets.warehouse.store import SchemaMismatchError
 from crypto_assets_tests.warehouse.warehouse_support import rename_column
 
 HOUR = pd.Timestamp("2021-05-15 10:00", tz="UTC")
@@ -27,7 +28,7 @@ def observations(hour: pd.Timestamp, symbols=("BTC", "ETH"), price=100.0) -> pd.
 
 
 def test_window_write_is_idempotent(warehouse_url):
-    wh = Warehouse(warehouse_url)
+    wh = open_warehouse(warehouse_url)
     neighbour = observations(HOUR - pd.Timedelta("1h"))
     wh.replace_window(PRICE_OBSERVATIONS, neighbour, HOUR - pd.Timedelta("1h"), HOUR)
     frame = observations(HOUR)
@@ -50,7 +51,7 @@ def test_window_write_is_idempotent(warehouse_url):
 
 
 def test_failed_write_leaves_previous_content(warehouse_url):
-    wh = Warehouse(warehouse_url)
+    wh = open_warehouse(warehouse_url)
     end = HOUR + pd.Timedelta("1h")
     wh.replace_window(PRICE_OBSERVATIONS, observations(HOUR, price=100.0), HOUR, end)
     before = wh.read(PRICE_OBSERVATIONS)
@@ -67,7 +68,7 @@ def test_failure_between_chunks_rolls_back(sqlite_url, monkeypatch):
     """A crash after some insert chunks committed nothing: the window keeps its old rows."""
     import crypto_assets.warehouse.sql as store
 
-    wh = Warehouse(sqlite_url)
+    wh = open_warehouse(sqlite_url)
     end = HOUR + pd.Timedelta("1h")
     wh.replace_window(PRICE_OBSERVATIONS, observations(HOUR), HOUR, end)
     before = wh.read(PRICE_OBSERVATIONS)
@@ -90,24 +91,24 @@ def test_failure_between_chunks_rolls_back(sqlite_url, monkeypatch):
 
 
 def test_rows_outside_the_window_are_refused(sqlite_url):
-    wh = Warehouse(sqlite_url)
+    wh = open_warehouse(sqlite_url)
     with pytest.raises(ValueError, match="outside the window"):
         wh.replace_window(PRICE_OBSERVATIONS, observations(HOUR), HOUR, HOUR + pd.Timedelta("30min"))
 
 
 def test_duplicate_keys_are_refused(sqlite_url):
-    wh = Warehouse(sqlite_url)
+    wh = open_warehouse(sqlite_url)
     frame = observations(HOUR)
     with pytest.raises(ValueError, match="share a primary key"):
         wh.replace_window(PRICE_OBSERVATIONS, pd.concat([frame, frame.head(1)]), HOUR, HOUR + pd.Timedelta("1h"))
 
 
 def test_renamed_column_blocks_writes_naming_it(warehouse_url):
-    wh = Warehouse(warehouse_url)
+    wh = open_warehouse(warehouse_url)
     end = HOUR + pd.Timedelta("1h")
     wh.replace_window(PRICE_OBSERVATIONS, observations(HOUR), HOUR, end)
     rename_column(warehouse_url, "price_observations", "price_usd", "price")
-    fresh = Warehouse(warehouse_url)  # a new process: nothing cached
+    fresh = open_warehouse(warehouse_url)  # a new process: nothing cached
     diff = fresh.schema_diff(PRICE_OBSERVATIONS)
     assert not diff.ok and diff.missing == ("price_usd",) and diff.unexpected == ("price",)
     with pytest.raises(SchemaMismatchError, match="missing columns: price_usd"):
@@ -120,7 +121,7 @@ def test_renamed_column_blocks_writes_naming_it(warehouse_url):
 
 
 def test_mistyped_column_is_named(sqlite_url):
-    wh = Warehouse(sqlite_url)
+    wh = open_warehouse(sqlite_url)
     spec = TableSpec("t_typed", (Column("k", "str"), Column("v", "float"), *common_columns()), ("k",))
     with wh.engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE t_typed (k VARCHAR(10) PRIMARY KEY, v DATETIME, source VARCHAR(10), ingested_at DATETIME)")
@@ -131,7 +132,7 @@ def test_mistyped_column_is_named(sqlite_url):
 
 
 def test_read_of_absent_table_is_typed_and_empty(sqlite_url):
-    got = Warehouse(sqlite_url).read(PRICE_OBSERVATIONS, HOUR, HOUR + pd.Timedelta("1h"))
+    got = open_warehouse(sqlite_url).read(PRICE_OBSERVATIONS, HOUR, HOUR + pd.Timedelta("1h"))
     assert got.empty and list(got.columns) == PRICE_OBSERVATIONS.column_names
 
 
@@ -161,7 +162,7 @@ def test_every_column_kind_round_trips_with_nulls(warehouse_url):
         "n": pd.array([1, None, 3], dtype="Int64"), "flag": pd.array([True, None, False], dtype="boolean"),
         "x": [1.5, np.nan, -2.25], "label": ["p", None, "q"],
     })
-    wh = Warehouse(warehouse_url)
+    wh = open_warehouse(warehouse_url)
     wh.ensure_table(spec)
     wh.replace_window(spec, frame, "2021-05-15", "2021-05-16")
     got = wh.read(spec)
@@ -176,11 +177,11 @@ def test_every_column_kind_round_trips_with_nulls(warehouse_url):
 
 
 def test_schema_drift_on_a_read_says_the_read_was_refused_not_that_nothing_was_written(warehouse_url):
-    wh = Warehouse(warehouse_url)
+    wh = open_warehouse(warehouse_url)
     end = HOUR + pd.Timedelta("1h")
     wh.replace_window(PRICE_OBSERVATIONS, observations(HOUR), HOUR, end)
     rename_column(warehouse_url, "price_observations", "price_usd", "price")
-    fresh = Warehouse(warehouse_url)
+    fresh = open_warehouse(warehouse_url)
     with pytest.raises(SchemaMismatchError) as err:
         fresh.read(PRICE_OBSERVATIONS, HOUR, end)
     message = str(err.value)
@@ -201,6 +202,7 @@ def _warehouse_cli(*args, env=None):
                           text=True, timeout=120, env={**os.environ, **(env or {})})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["--url", "env"])
 def test_warehouse_check_on_an_unreachable_warehouse_prints_one_line_and_fails(how):
     from crypto_assets_tests.api.api_support import free_port
@@ -217,6 +219,7 @@ def test_warehouse_check_on_an_unreachable_warehouse_prints_one_line_and_fails(h
     assert "Can't connect to MySQL server" in output and "Connection refused" in output
 
 
+@pytest.mark.slow
 def test_warehouse_check_on_an_unopenable_sqlite_file_prints_one_line(tmp_path):
     done = _warehouse_cli("check", "--url", f"sqlite:///{tmp_path / 'no-such-dir' / 'w.sqlite'}")
     assert done.returncode == 2 and done.stdout == ""
@@ -226,9 +229,9 @@ def test_warehouse_check_on_an_unopenable_sqlite_file_prints_one_line(tmp_path):
 _WRITER = r"""
 import sys, numpy as np, pandas as pd
 from crypto_assets.tables.prices import PRICE_OBSERVATIONS
-from crypto_assets.warehouse.store import Warehouse
+from crypto_assets.warehouse.factory import open_warehouse
 url, hour, first = sys.argv[1], pd.Timestamp(sys.argv[2]), int(sys.argv[3])
-wh = Warehouse(url)
+wh = open_warehouse(url)
 times = pd.date_range(hour, periods=12, freq="5min")
 symbols = [f"S{i:03d}" for i in range(200)]
 for version in range(first, first + 10_000):
@@ -241,6 +244,7 @@ for version in range(first, first + 10_000):
 """
 
 
+@pytest.mark.slow
 def test_concurrent_writers_and_a_killed_writer_never_leave_a_mixed_or_duplicated_window(warehouse_url, tmp_path):
     """Two processes replace the same hour over and over while this one reads it, then one is killed
     mid-write (kill -9): every read sees exactly one whole version of the window (2,400 rows, one
@@ -251,7 +255,7 @@ def test_concurrent_writers_and_a_killed_writer_never_leave_a_mixed_or_duplicate
     import sys
     import time
 
-    wh = Warehouse(warehouse_url)
+    wh = open_warehouse(warehouse_url)
     neighbour = observations(HOUR - pd.Timedelta("1h"))
     wh.replace_window(PRICE_OBSERVATIONS, neighbour, HOUR - pd.Timedelta("1h"), HOUR)
     script = tmp_path / "writer.py"
@@ -277,7 +281,7 @@ def test_concurrent_writers_and_a_killed_writer_never_leave_a_mixed_or_duplicate
             if w.poll() is None:
                 w.kill()
             w.wait(timeout=10)
-    after = Warehouse(warehouse_url)
+    after = open_warehouse(warehouse_url)
     got = after.read(PRICE_OBSERVATIONS, HOUR, HOUR + pd.Timedelta("1h"))
     assert len(got) == 2400 and got.price_usd.nunique() == 1
     pd.testing.assert_frame_equal(
@@ -289,7 +293,7 @@ def test_concurrent_writers_and_a_killed_writer_never_leave_a_mixed_or_duplicate
 
 
 def test_optimize_compacts_a_days_hourly_files_without_changing_a_row(delta_url):
-    wh = Warehouse(delta_url)
+    wh = open_warehouse(delta_url)
     day = pd.Timestamp("2021-05-15", tz="UTC")
     for h in range(24):  # what a day of live hourly runs leaves: one small file per hour
         hour = day + pd.Timedelta(hours=h)
@@ -307,7 +311,7 @@ def test_nanoseconds_are_stored_as_microseconds_on_every_backend(warehouse_url):
     spec = TableSpec("ns_times", (Column("k", "str"), Column("at", "datetime"), Column("seen", "datetime")),
                      ("k", "at"), time_column="at")
     at = pd.Timestamp("2024-02-29 00:00:32.832277749", tz="UTC")
-    wh = Warehouse(warehouse_url)
+    wh = open_warehouse(warehouse_url)
     wh.replace_window(spec, pd.DataFrame({"k": ["a"], "at": [at], "seen": [at + pd.Timedelta("999ns")]}),
                       "2024-02-29", "2024-03-01")
     got = wh.read(spec)

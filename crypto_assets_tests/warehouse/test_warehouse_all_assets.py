@@ -8,12 +8,15 @@ import warnings
 
 import dagster as dg
 import pandas as pd
+import pytest
 
 from crypto_assets import load
 from crypto_assets.assets import all_assets
 from crypto_assets.news.feeds import RssFeeds
 from crypto_assets.warehouse.resource import get_warehouse
 from crypto_assets_tests.graph_helpers import ProjectGraph
+
+pytestmark = pytest.mark.slow  # every test here starts a server, a daemon or a Dagster run of seconds
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from crypto_assets.tables import all_tables
 from crypto_assets.tables.quality import QUARANTINE
 from crypto_assets.warehouse.schema import STR_MAX_CHARS, Column, TableSpec
+from crypto_assets.warehouse.factory import open_warehouse
 from crypto_assets.warehouse.store import SchemaMismatchError, Warehouse
 
 T0 = pd.Timestamp("2025-10-01 12:00", tz="UTC")
@@ -63,10 +64,11 @@ def write(wh: Warehouse, spec: TableSpec, frame: pd.DataFrame) -> None:
         wh.replace_window(spec, frame, T0.floor("D"), T0.floor("D") + pd.Timedelta(days=len(frame)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(all_tables()))
 def test_every_table_holds_maximal_keys_and_long_texts(warehouse_url, name):
     spec = all_tables()[name]
-    wh = Warehouse(warehouse_url)
+    wh = open_warehouse(warehouse_url)
     frame = maximal_rows(spec)
     write(wh, spec, frame)
     write(wh, spec, frame)  # idempotent: the long keys still identify the rows
@@ -82,7 +84,7 @@ def test_every_table_holds_maximal_keys_and_long_texts(warehouse_url, name):
 
 def test_a_value_longer_than_its_str_column_is_refused_alike_on_every_backend(warehouse_url):
     spec = all_tables()["news_articles"]
-    wh = Warehouse(warehouse_url)
+    wh = open_warehouse(warehouse_url)
     frame = maximal_rows(spec, 1)
     frame["feed"] = "f" * (STR_MAX_CHARS + 1)
     with pytest.raises(ValueError, match=r"news_articles\.feed: 1 values are longer than the column's 191 "
@@ -97,7 +99,7 @@ def test_the_quarantine_keeps_a_long_feed_url_key(warehouse_url):
 
     rejects = Rejects("news_articles", "rss")
     rejects.add("unparseable date", {"link": FEED_URL_KEY.split("|", 1)[1]}, key=FEED_URL_KEY, at=T0)
-    wh = Warehouse(warehouse_url)
+    wh = open_warehouse(warehouse_url)
     assert rejects.write(wh, T0.floor("h"), T0.floor("h") + pd.Timedelta("1h")) == 1
     assert wh.read(QUARANTINE, columns=["record_key"]).record_key.tolist() == [FEED_URL_KEY]
     wh.dispose()
@@ -111,11 +113,12 @@ def _old_quarantine() -> TableSpec:
                      QUARANTINE.description, QUARANTINE.indexes)
 
 
+@pytest.mark.slow
 def test_an_existing_mysql_quarantine_is_refused_until_migrate_widens_it(mysql_url):
-    old = Warehouse(mysql_url)
+    old = open_warehouse(mysql_url)
     old.ensure_table(_old_quarantine())
     old.dispose()
-    wh = Warehouse(mysql_url)
+    wh = open_warehouse(mysql_url)
     diff = wh.schema_diff(QUARANTINE)
     assert not diff.ok and any(m.startswith("record_key: expected text, found VARCHAR(191) (migrate widens it)")
                                for m in diff.mistyped), diff
@@ -131,7 +134,7 @@ def test_an_existing_mysql_quarantine_is_refused_until_migrate_widens_it(mysql_u
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "widened" not in again.stdout  # idempotent
 
-    wh = Warehouse(mysql_url)
+    wh = open_warehouse(mysql_url)
     test_the_quarantine_keeps_a_long_feed_url_key(mysql_url)
     columns = {c["name"]: c for c in sa.inspect(wh.engine).get_columns("quarantine")}
     assert columns["record_key"]["nullable"]  # nullability kept
@@ -140,8 +143,8 @@ def test_an_existing_mysql_quarantine_is_refused_until_migrate_widens_it(mysql_u
 
 def test_an_old_sqlite_quarantine_needs_no_migration(sqlite_url):
     """SQLite stores any length in a VARCHAR: old embedded warehouses keep working as they are."""
-    Warehouse(sqlite_url).ensure_table(_old_quarantine())
-    wh = Warehouse(sqlite_url)
+    open_warehouse(sqlite_url).ensure_table(_old_quarantine())
+    wh = open_warehouse(sqlite_url)
     assert wh.schema_diff(QUARANTINE).ok
     test_the_quarantine_keeps_a_long_feed_url_key(sqlite_url)
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from crypto_assets.tables import all_tables
-from crypto_assets.warehouse.store import Warehouse
+from crypto_assets.warehouse.factory import open_warehouse
 
 ROWS = 40
 
@@ -70,11 +70,12 @@ def _sorted(frame: pd.DataFrame, spec) -> pd.DataFrame:
     return frame.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
+@pytest.mark.slow
 def test_sqlite_warehouse_is_copied_into_delta_losslessly_and_repeatably(tmp_path, monkeypatch):
     home = tmp_path / "home"
     home.mkdir()
     legacy_url = f"sqlite:///{home / 'warehouse.sqlite'}"
-    legacy = Warehouse(legacy_url)
+    legacy = open_warehouse(legacy_url)
     rng = np.random.default_rng(7)
     written = {}
     for name, spec in all_tables().items():
@@ -100,7 +101,7 @@ def test_sqlite_warehouse_is_copied_into_delta_losslessly_and_repeatably(tmp_pat
     assert (home / "warehouse.sqlite").stat().st_mtime_ns == before  # the source is only read
     assert default_warehouse_url() == f"delta://{home / 'warehouse'}"  # now the default
 
-    delta = Warehouse(default_warehouse_url())
+    delta = open_warehouse(default_warehouse_url())
     for name, spec in all_tables().items():
         copied = delta.read(spec)
         pd.testing.assert_frame_equal(_sorted(copied, spec), _sorted(written[name], spec), check_dtype=False,
@@ -116,6 +117,7 @@ def test_sqlite_warehouse_is_copied_into_delta_losslessly_and_repeatably(tmp_pat
                                       check_dtype=False, obj=name)
 
 
+@pytest.mark.slow
 def test_migrate_from_an_unreadable_source_says_so_in_one_line(tmp_path):
     missing = f"sqlite:///{tmp_path / 'no-such-dir' / 'warehouse.sqlite'}"
     done = _cli("migrate", "--from", missing, home=tmp_path)
