@@ -34,6 +34,7 @@ from urllib.parse import unquote
 import numpy as np
 import pandas as pd
 
+from crypto_assets.warehouse.arrow_read import Gather, arrow_fields
 from crypto_assets.warehouse.schema import TableSpec
 from crypto_assets.warehouse.store import (
     SchemaDiff,
@@ -316,13 +317,6 @@ def _root(url: str) -> str:
     return f"{scheme.split('+', 1)[1]}://{rest}".rstrip("/")
 
 
-def _arrow_type(kind: str):
-    import pyarrow as pa
-
-    return {"float": pa.float64(), "int": pa.int64(), "bool": pa.bool_(), "datetime": pa.timestamp("us", tz="UTC"),
-            "date": pa.date32(), "str": pa.string(), "text": pa.string()}[kind]
-
-
 def _part_format(spec: TableSpec) -> str:
     """`_part` is the UTC day of the time column, the month for tables keyed by date."""
     return "%Y-%m" if spec.column(spec.time_column).kind == "date" else "%Y-%m-%d"
@@ -362,10 +356,57 @@ def _not_any(keys: list[dict]) -> str:
         "(" + " AND ".join(f"{_quote(c)} = {_literal(v)}" for c, v in key.items()) + ")" for key in keys) + ")"
 
 
+def _places(keys, order: list[str], descending: bool, lists_any: dict | None, limit: int | None) -> np.ndarray | None:
+    """Each scanned row's place in the result (-1: not in it), from the first scan's `keys`; None:
+    every row, in the order scanned (already in key order, nothing dropped)."""
+    import pyarrow.compute as pc
+
+    n = keys.num_rows
+    chosen = None  # the scanned rows of the result, in result order
+    if lists_any:
+        kept = np.ones(n, dtype=bool)
+        for col, tickers in lists_any.items():
+            kept &= lists_any_mask(keys.column(col).to_pylist(), tickers)
+        chosen = None if kept.all() else np.flatnonzero(kept)
+    if order and (n if chosen is None else len(chosen)) > 1:
+        sortable = keys.select(order) if chosen is None else keys.select(order).take(chosen)
+        rows = pc.sort_indices(sortable, sort_keys=[(c, "descending" if descending else "ascending")
+                                                    for c in order]).to_numpy()
+        if not np.array_equal(rows, np.arange(len(rows))):  # files written in key order often are
+            chosen = rows if chosen is None else chosen[rows]
+    if limit is not None and int(limit) < (n if chosen is None else len(chosen)):
+        chosen = (np.arange(n) if chosen is None else chosen)[: int(limit)]
+    if chosen is None:
+        return None
+    places = np.full(n, -1, dtype=np.intp)
+    places[chosen] = np.arange(len(chosen))
+    return places
+
+
+def _put_batch(out: Gather, batch, names: list[str], places: np.ndarray | None, offset: int) -> None:
+    """Put the columns `names` of a batch of scanned rows (from row `offset` on) at their places."""
+    import pyarrow as pa
+
+    if places is None:
+        where = slice(offset, offset + batch.num_rows)
+    else:
+        where = places[offset:offset + batch.num_rows]
+        kept = where >= 0
+        if not kept.all():
+            if not kept.any():
+                return
+            batch, where = batch.filter(pa.array(kept)), where[kept]
+    for name in names:
+        out.put(name, batch.column(name), where)
+
+
 class DeltaWarehouse(Warehouse):
     """The warehouse on Delta Lake tables (see the module docstring)."""
 
     dialect = "delta"
+    # A read of at most this many columns besides the sort keys scans once and holds them as Arrow
+    # while placing them (a copy of a few columns: faster); wider reads stream them in a second scan.
+    one_scan_columns = 16
 
     def __init__(self, url: str | None = None, storage_options: dict | None = None):
         self.url = url or default_warehouse_url()
@@ -472,8 +513,7 @@ class DeltaWarehouse(Warehouse):
     def arrow_schema(self, spec: TableSpec):
         import pyarrow as pa
 
-        fields = [pa.field(c.name, _arrow_type(c.kind), nullable=c.nullable and c.name not in spec.primary_key)
-                  for c in spec.columns]
+        fields = arrow_fields(spec)
         if spec.time_column is not None:
             fields.append(pa.field(PART, pa.string(), nullable=False))
         return pa.schema(fields)
@@ -644,6 +684,28 @@ class DeltaWarehouse(Warehouse):
              filters: dict[str, Iterable] | None = None, lists_any: dict[str, Sequence[str]] | None = None,
              order_by: Sequence[str] | None = None, descending: bool = False,
              limit: int | None = None) -> pd.DataFrame:
+        return self._gather(spec, start, end, columns=columns, filters=filters, lists_any=lists_any,
+                            order_by=order_by, descending=descending, limit=limit).frame()
+
+    def read_arrow(self, spec: TableSpec, start=None, end=None, *, columns: Sequence[str] | None = None,
+                   filters: dict[str, Iterable] | None = None, lists_any: dict[str, Sequence[str]] | None = None,
+                   order_by: Sequence[str] | None = None, descending: bool = False, limit: int | None = None):
+        """`read` as a pyarrow.Table of the table's Arrow types (float64, int64, bool,
+        timestamp[us, UTC], date32, string; NULL as null), in the same rows and order."""
+        return self._gather(spec, start, end, columns=columns, filters=filters, lists_any=lists_any,
+                            order_by=order_by, descending=descending, limit=limit, arrow=True).table()
+
+    def _gather(self, spec: TableSpec, start, end, *, columns, filters, lists_any, order_by, descending, limit,
+                arrow: bool = False) -> Gather:
+        """The rows of a read, in their order, as a `Gather` (see arrow_read.py).
+
+        The first scan reads the columns that decide which rows come and in what order (the sort
+        keys, the `lists_any` columns), which gives each scanned row its place. A wide read then
+        streams its other columns into those places batch by batch in a second scan of the same
+        snapshot, so the whole table never sits in memory twice (a narrow one reads them in the
+        first scan: faster). Both scans yield the files' rows in the same order (ordered scans of
+        the same files with the same filter); the second re-reads one key column and checks that
+        it lines up."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -655,7 +717,7 @@ class DeltaWarehouse(Warehouse):
             raise ValueError(f"{spec.name} has no time column; read it without start/end")
         table = self._open(spec)
         if table is None:
-            return self._typed(spec, wanted, None)
+            return Gather(spec, wanted, 0, arrow=arrow)
         self.verify_schema(spec, action="read")
         expr, parts = None, []
 
@@ -674,25 +736,37 @@ class DeltaWarehouse(Warehouse):
         for col, values in (filters or {}).items():
             both(pc.field(col).isin(self._typed_values(spec, col, values)))
         order = list(order_by) if order_by else [c for c in spec.primary_key if c in wanted]
-        needed = list(dict.fromkeys([*wanted, *order, *(lists_any or {})]))
+        first = list(dict.fromkeys([*order, *(lists_any or {})]))
+        check = spec.time_column if spec.time_column in first else (first[0] if first else None)
+        rest = [c for c in wanted if c not in first]
+        streamed = len(rest) > self.one_scan_columns
         try:
-            data = self._scan(table, spec, parts).to_table(columns=needed, filter=expr)
+            dataset = self._scan(table, spec, parts)
+            keys = dataset.to_table(columns=first if streamed else [*first, *rest], filter=expr)
+            places = _places(keys, order, descending, lists_any, limit)
+            out = Gather(spec, wanted, keys.num_rows if places is None else int((places >= 0).sum()), arrow=arrow)
+            placed = [c for c in keys.column_names if c in out.kinds]
+            scanned = 0
+            for batch in keys.select(placed).to_batches() if placed else []:
+                _put_batch(out, batch, placed, places, scanned)
+                scanned += batch.num_rows
+            if streamed:
+                scanned = 0
+                for batch in dataset.to_batches(columns=[*rest, *([check] if check else [])], filter=expr):
+                    if check and not pa.chunked_array([batch.column(check)]).equals(
+                            keys.column(check).slice(scanned, batch.num_rows)):
+                        raise RuntimeError(f"{spec.name}: the two scans of one snapshot disagree on the rows' order")
+                    _put_batch(out, batch, rest, places, scanned)
+                    scanned += batch.num_rows
+                if scanned != keys.num_rows:
+                    raise RuntimeError(f"{spec.name}: the two scans of one snapshot found {keys.num_rows} and "
+                                       f"{scanned} rows")
         except (OSError, pa.ArrowException) as exc:
             self._raise_if_damaged(spec, table, parts, exc)
             if not isinstance(exc, OSError):
                 raise
             raise WarehouseUnavailable(f"reading {spec.name} at {self.display_url}: {exc}") from exc
-        for col, tickers in (lists_any or {}).items():
-            data = data.filter(lists_any_mask(data.column(col).to_pylist(), tickers))
-        rows = None  # the order to take the scanned rows in (None: as scanned)
-        if order and data.num_rows > 1:
-            rows = pc.sort_indices(data.select(order), sort_keys=[
-                (c, "descending" if descending else "ascending") for c in order]).to_numpy()
-            if np.array_equal(rows, np.arange(len(rows))):
-                rows = None
-        if limit is not None:
-            rows = (rows if rows is not None else np.arange(data.num_rows))[: int(limit)]
-        return self._typed(spec, wanted, data, rows)
+        return out
 
     def _scan(self, table, spec: TableSpec, parts: list[tuple]):
         """A pyarrow dataset over the snapshot's files in the partitions `parts` selects.
@@ -735,45 +809,6 @@ class DeltaWarehouse(Warehouse):
         if kind == "int":
             return [int(v) for v in values]
         return [str(v) for v in values]
-
-    def _typed(self, spec: TableSpec, names: list[str], data, rows: np.ndarray | None = None) -> pd.DataFrame:
-        """Arrow columns (taken in the order `rows`) -> a frame of the declared dtypes, the same as
-        the SQL warehouse returns.
-
-        Built for the wide feature table (~200 float columns, a year = 2.8 M rows, 4.8 GB): every
-        float column is gathered straight into ONE preallocated 2-D block that becomes the frame's
-        float block without a copy, and the other columns are inserted at their places. (Arrow's
-        `take` + `to_pandas` allocated and copied the whole table twice more.)"""
-        if data is None:
-            data = self.arrow_schema(spec).empty_table()
-        kinds = {c.name: c.kind for c in spec.columns}
-        n = data.num_rows if rows is None else len(rows)
-        floats = [name for name in names if kinds[name] == "float"]
-        block = np.empty((len(floats), n), dtype="float64")
-        for j, name in enumerate(floats):
-            values = data.column(name).to_numpy()  # one column at a time: the temporary is reused
-            if rows is None:
-                block[j] = values
-            else:
-                np.take(values, rows, out=block[j])
-        frame = pd.DataFrame(block.T, columns=floats, copy=False)
-        for position, name in enumerate(names):
-            kind = kinds[name]
-            if kind == "float":
-                continue
-            column = data.column(name) if rows is None else data.column(name).take(rows)
-            if kind in ("str", "text"):
-                values = pd.Series(column.to_numpy(zero_copy_only=False), dtype=object)
-            elif kind == "datetime":
-                values = pd.Series(column.to_pandas(), dtype="datetime64[us, UTC]")
-            elif kind == "int":
-                values = pd.Int64Dtype().__from_arrow__(column)
-            elif kind == "bool":
-                values = pd.BooleanDtype().__from_arrow__(column)
-            else:  # date
-                values = pd.Series(column.to_pylist(), dtype=object)
-            frame.insert(position, name, values)  # a Series of dtype object stays object (not `str`)
-        return frame
 
     def count(self, spec: TableSpec) -> int:
         table = self._open(spec)

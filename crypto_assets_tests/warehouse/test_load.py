@@ -22,6 +22,7 @@ def filled(warehouse_url):
         yield graph, instance, warehouse_url
 
 
+@pytest.mark.slow
 def test_load_range_symbols_columns(filled):
     _, _, url = filled
     df = load("price_observations", start="2021-05-15 11:00", end="2021-05-15 12:00", symbols=["btc"],
@@ -38,6 +39,7 @@ def test_load_range_symbols_columns(filled):
         load("price_observations", columns=["close"], warehouse_url=url)
 
 
+@pytest.mark.slow
 def test_load_asset_value_single_partition_and_range(filled):
     graph, instance, url = filled
     one = graph.defs.load_asset_value("ohlcv_bars", partition_key="2021-05-15-11:00", instance=instance)
