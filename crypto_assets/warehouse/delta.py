@@ -666,10 +666,12 @@ class DeltaWarehouse(Warehouse):
             elif kind == "bool":
                 arr = pa.array(s.astype("boolean"), type=pa.bool_(), from_pandas=True)
             else:
-                values = s.astype(object).where(s.notna(), None)
-                if not values.map(lambda v: v is None or isinstance(v, str)).all():
+                try:  # strings and missing values only: Arrow converts them without a Python call per value
+                    arr = pa.array(s, type=pa.string(), from_pandas=True)
+                except (pa.ArrowTypeError, pa.ArrowInvalid):  # other objects are stored as their str()
+                    values = s.astype(object).where(s.notna(), None)
                     values = values.map(lambda v: v if v is None or isinstance(v, str) else str(v))
-                arr = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+                    arr = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
             arrays.append(arr)
         if spec.time_column is not None:
             times = pd.to_datetime(frame[spec.time_column])
