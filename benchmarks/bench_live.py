@@ -171,6 +171,32 @@ def latencies(instance) -> list[float]:
     return out
 
 
+def runs_summary(instance, limit: int = 100_000):
+    """What the stack's runs did: runs by id, counts by status, price -> features latencies, the run
+    of each worker pid (to attribute CPU), and each failed run's error."""
+    runs = {r.run_id: r for r in instance.get_runs(limit=limit)}
+    statuses = defaultdict(int)
+    for r in runs.values():
+        statuses[r.status.value] += 1
+    run_of_pid = {pid: run_id for run_id in runs if (pid := run_worker_pid(instance, run_id))}
+    failures = [failure_of(instance, r) for r in runs.values() if r.status.value == "FAILURE"]
+    return runs, statuses, latencies(instance), run_of_pid, failures
+
+
+def cpu_by_kind(sampler: ProcessSampler, runs: dict, run_of_pid: dict) -> tuple[dict, dict]:
+    """Sampled CPU seconds by process kind (webserver, daemon, code server, run, ...), and of the run
+    processes by what the run did."""
+    by_kind, by_run = defaultdict(float), defaultdict(lambda: {"runs": 0, "cpu_s": 0.0})
+    for pid, (cpu, cmd) in sampler.seen.items():
+        kind = "run" if pid in run_of_pid else kind_of(cmd)
+        by_kind[kind] += cpu
+        if kind == "run":
+            label = run_label(runs.get(run_of_pid.get(pid, "")))
+            by_run[label]["runs"] += 1
+            by_run[label]["cpu_s"] += cpu
+    return by_kind, by_run
+
+
 def steady_state(minutes: float) -> dict:
     import dagster as dg
 
@@ -185,26 +211,13 @@ def steady_state(minutes: float) -> dict:
             loads.append(os.getloadavg()[0])
         os.environ["DAGSTER_HOME"] = str(stack.home)
         with dg.DagsterInstance.get() as instance:
-            runs = {r.run_id: r for r in instance.get_runs(limit=10_000)}
-            statuses = defaultdict(int)
-            for r in runs.values():
-                statuses[r.status.value] += 1
-            lat = latencies(instance)
-            run_of_pid = {pid: run_id for run_id in runs if (pid := run_worker_pid(instance, run_id))}
-            failures = [failure_of(instance, r) for r in runs.values() if r.status.value == "FAILURE"]
+            runs, statuses, lat, run_of_pid, failures = runs_summary(instance)
         sampler.stop.set()
         sampler.join()
     elapsed = time.time() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     total_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    by_kind, by_run = defaultdict(float), defaultdict(lambda: {"runs": 0, "cpu_s": 0.0})
-    for pid, (cpu, cmd) in sampler.seen.items():
-        kind = "run" if pid in run_of_pid else kind_of(cmd)
-        by_kind[kind] += cpu
-        if kind == "run":
-            label = run_label(runs.get(run_of_pid.get(pid, "")))
-            by_run[label]["runs"] += 1
-            by_run[label]["cpu_s"] += cpu
+    by_kind, by_run = cpu_by_kind(sampler, runs, run_of_pid)
     per_hour = 3600 / elapsed
     share = total_cpu / elapsed
     return {

@@ -17,13 +17,16 @@ from crypto_assets.sources.exchanges import Exchanges
 from crypto_assets.sources.fred import Fred
 from crypto_assets.sources.fear_greed import AlternativeMe
 from crypto_assets.sources.onchain import BlockchainCom, DefiLlama
+from crypto_assets.sources.simulated import check_separation
 from crypto_assets.sources.yahoo import YahooFinance
 from crypto_assets.warehouse.resource import WarehouseIOManager, WarehouseResource
 
 
 def build_resources(mode: str | None = None, warehouse_url: str | None = None) -> dict:
-    """`mode`: 'live' or 'replay' (default: CRYPTO_SOURCE_MODE, else live)."""
+    """`mode`: 'live', 'replay' or 'simulated' (default: CRYPTO_SOURCE_MODE, else live)."""
     mode = mode or default_source_mode()
+    # When the code location loads, before any run: a simulated home is marked, a mixed one refused.
+    check_separation(mode)
     return {
         "io_manager": WarehouseIOManager(url=warehouse_url),
         "warehouse": WarehouseResource(url=warehouse_url),

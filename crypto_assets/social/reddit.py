@@ -206,8 +206,9 @@ class RedditSource(dg.ConfigurableResource):
             # praw needs some app credentials to run its (recorded) token request; these are not secrets.
             return praw.Reddit(client_id="replay", client_secret="replay", user_agent="crypto-assets replay",
                                requestor_kwargs={"session": replay_session(self.replay_dir)}, **common)
-        if self.mode != "live":
-            raise ValueError(f"reddit: mode must be 'live' or 'replay', got {self.mode!r}")
+        if self.mode != "live":  # simulated mode has no Reddit simulation: never real posts in its warehouse
+            raise ValueError(f"reddit: mode must be 'live' or 'replay' (simulated mode has no Reddit), "
+                             f"got {self.mode!r}")
         return praw.Reddit(**self.credentials(), **common)
 
     @property

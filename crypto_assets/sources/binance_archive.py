@@ -336,16 +336,13 @@ class ArchiveClient:
 
 def open_archive(mode: str = "live", replay_dir: str | None = None, cache_dir: str | Path | None = None,
                  **client_kwargs) -> ArchiveClient:
-    """An archive client in live or replay mode (tests may pass `transport=`)."""
-    from crypto_assets.sources.catalog import source_spec
-    from crypto_assets.sources.replay import replay_transport
+    """An archive client in live, replay or simulated mode (simulated: no file, so the archive gives no
+    rows; tests may pass `transport=`)."""
+    from crypto_assets.sources.catalog import mode_transport, source_spec
 
     spec = source_spec(SOURCE)
-    transport = client_kwargs.pop("transport", None)
-    if transport is None and mode == "replay":
-        transport = replay_transport(SOURCE, spec.base_url, replay_dir)
-        client_kwargs.setdefault("sleep", lambda _s: None)
-    return ArchiveClient(SourceClient(spec, transport=transport, **client_kwargs), cache_dir, mode)
+    client_kwargs = mode_transport(mode, SOURCE, spec.base_url, replay_dir, client_kwargs)
+    return ArchiveClient(SourceClient(spec, **client_kwargs), cache_dir, mode)
 
 
 __all__ = ["ArchiveClient", "ArchiveStats", "BASE_URL", "SOURCE", "csv_of_zip", "default_cache_dir", "funding_path",

@@ -14,8 +14,10 @@ from pydantic import Field, PrivateAttr
 from crypto_assets.paths import RESOURCES_DIR
 from crypto_assets.sources.client import MissingCredentialsError, SourceClient, SourceSpec
 from crypto_assets.sources.replay import replay_transport
+from crypto_assets.sources.simulated import SIMULATED, check_separation, simulated_transport
 
 SOURCE_MODE_ENV = "CRYPTO_SOURCE_MODE"
+SOURCE_MODES = ("live", "replay", SIMULATED)
 
 
 @cache
@@ -35,6 +37,19 @@ def default_source_mode() -> str:
     return os.environ.get(SOURCE_MODE_ENV, "live")
 
 
+def mode_transport(mode: str, source: str, base_url: str, replay_dir: str | None, client_kwargs: dict) -> dict:
+    """`client_kwargs` of a SourceClient with the transport of `mode` (a test's own `transport=` wins):
+    replay's recordings or the simulated market, both local, so no spacing; live: httpx's own.
+    Refuses to mix simulated and real data (`check_separation`)."""
+    kwargs = dict(client_kwargs)
+    check_separation(mode)
+    if kwargs.get("transport") is None and mode in ("replay", SIMULATED):
+        kwargs["transport"] = (replay_transport(source, base_url, replay_dir) if mode == "replay"
+                               else simulated_transport(source, base_url))
+        kwargs.setdefault("sleep", lambda _s: None)
+    return kwargs
+
+
 class HttpSource(dg.ConfigurableResource):
     """Base of every HTTP source resource: builds the shared client in live or replay mode.
 
@@ -42,7 +57,8 @@ class HttpSource(dg.ConfigurableResource):
     functions so tests can feed them recorded payloads directly.
     """
 
-    mode: str = Field(default="live", description="'live' calls the provider; 'replay' serves recorded payloads.")
+    mode: str = Field(default="live", description="'live' calls the provider; 'replay' serves recorded payloads; "
+                      "'simulated' answers with a synthetic market at the current time (sources/simulated.py).")
     api_key: str | None = Field(default=None, description="Provider API key; set from the environment, never in code.")
     replay_dir: str | None = Field(default=None, description="Folder of replay catalogs (default resources/replay).")
 
@@ -60,8 +76,9 @@ class HttpSource(dg.ConfigurableResource):
 
     def make_client(self, log=None, **kwargs) -> SourceClient:
         spec = source_spec(self.source_name)
-        if self.mode not in ("live", "replay"):
-            raise ValueError(f"{spec.name}: mode must be 'live' or 'replay', got {self.mode!r}")
+        if self.mode not in SOURCE_MODES:
+            raise ValueError(f"{spec.name}: mode must be one of {SOURCE_MODES}, got {self.mode!r}")
+        check_separation(self.mode)
         api_key = self.api_key or (os.environ.get(spec.api_key_env) if spec.api_key_env else None)
         if self.mode == "live" and spec.api_key_required and not api_key:
             raise MissingCredentialsError(
@@ -74,6 +91,9 @@ class HttpSource(dg.ConfigurableResource):
         elif self.mode == "replay":
             transport = replay_transport(spec.name, spec.base_url, self.replay_dir)
             kwargs.setdefault("sleep", lambda _seconds: None)  # local payloads: no rate budget to respect
+        elif self.mode == SIMULATED:
+            transport = simulated_transport(spec.name, spec.base_url)
+            kwargs.setdefault("sleep", lambda _seconds: None)
         else:
             transport = self.live_transport()
         return SourceClient(spec, transport=transport, api_key=api_key if self.mode == "live" else None, log=log, **kwargs)
@@ -91,5 +111,5 @@ class HttpSource(dg.ConfigurableResource):
 
     @property
     def provenance(self) -> str:
-        """The `source` column value: replayed rows say so."""
-        return f"replay:{self.source_name}" if self.mode == "replay" else self.source_name
+        """The `source` column value: replayed and simulated rows say so."""
+        return f"{self.mode}:{self.source_name}" if self.mode in ("replay", SIMULATED) else self.source_name

@@ -40,10 +40,9 @@ import pandas as pd
 import yaml
 
 from crypto_assets.paths import RESOURCES_DIR
-from crypto_assets.sources.catalog import source_spec
+from crypto_assets.sources.catalog import mode_transport, source_spec
 from crypto_assets.sources.client import SourceClient, redact_then_cut
 from crypto_assets.sources.exchanges import ExchangeClient, Exchanges, _num
-from crypto_assets.sources.replay import replay_transport
 
 CATALOG = RESOURCES_DIR / "derivatives.yaml"
 KINDS = ("funding_snapshot", "open_interest", "funding_history", "open_interest_history", "open_interest_daily")
@@ -110,12 +109,8 @@ def open_derivatives(exchanges: Exchanges, name: str, catalog: DerivativesCatalo
         spec = dataclasses.replace(spec, min_interval_s=catalog.min_interval_s[name])
     if name in catalog.published_limit:
         spec = dataclasses.replace(spec, published_limit=catalog.published_limit[name])
-    transport = client_kwargs.pop("transport", None)
-    if transport is None and exchanges.mode == "replay":
-        transport = replay_transport(name, spec.base_url, exchanges.replay_dir)
-        client_kwargs.setdefault("sleep", lambda _s: None)
-    return ExchangeClient(config, SourceClient(spec, transport=transport, **client_kwargs), exchanges.mode,
-                          exchanges.replay_dir)
+    client_kwargs = mode_transport(exchanges.mode, name, spec.base_url, exchanges.replay_dir, client_kwargs)
+    return ExchangeClient(config, SourceClient(spec, **client_kwargs), exchanges.mode, exchanges.replay_dir)
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,11 @@ from pydantic import Field
 from requests.adapters import BaseAdapter
 
 from crypto_assets.paths import RESOURCES_DIR
-from crypto_assets.sources.catalog import source_spec
+from crypto_assets.sources.catalog import SOURCE_MODES, mode_transport, source_spec
 from crypto_assets.sources.client import SourceClient, SourceError, SourceSpec, redact_then_cut
-from crypto_assets.sources.replay import REPLAY_DIR, replay_transport
+from crypto_assets.sources.replay import REPLAY_DIR
 from crypto_assets.sources.requests_bridge import requests_response
+from crypto_assets.sources.simulated import SIMULATED, simulated_markets
 
 CATALOG = RESOURCES_DIR / "exchanges.yaml"
 TIMEFRAME_MS = {"1m": 60_000, "5m": 300_000, "1h": 3_600_000, "1d": 86_400_000}
@@ -432,8 +433,9 @@ class ExchangeClient:
 
     def markets(self):
         if self._markets is None:
-            if self.mode == "replay":
-                self._markets = replay_markets(self.name, self._replay_dir)
+            if self.mode in ("replay", SIMULATED):
+                self._markets = (replay_markets(self.name, self._replay_dir) if self.mode == "replay"
+                                 else simulated_markets(self.name))
                 if self._markets:
                     self.ccxt.set_markets(self._markets)
             else:
@@ -567,19 +569,15 @@ class Exchanges(dg.ConfigurableResource):
 
     def open(self, name: str, **client_kwargs) -> ExchangeClient:
         """An exchange client; tests may pass `transport=` (a scripted httpx transport) and `sleep=`."""
-        if self.mode not in ("live", "replay"):
-            raise ValueError(f"exchanges: mode must be 'live' or 'replay', got {self.mode!r}")
+        if self.mode not in SOURCE_MODES:
+            raise ValueError(f"exchanges: mode must be one of {SOURCE_MODES}, got {self.mode!r}")
         config = self.catalog().exchanges[name]
         spec = source_spec(name)
-        transport = client_kwargs.pop("transport", None)
-        if transport is None and self.mode == "replay":
-            transport = replay_transport(name, spec.base_url, self.replay_dir)
-            client_kwargs.setdefault("sleep", lambda _s: None)
-        client = SourceClient(spec, transport=transport, **client_kwargs)
+        client = SourceClient(spec, **mode_transport(self.mode, name, spec.base_url, self.replay_dir, client_kwargs))
         return ExchangeClient(config, client, self.mode, self.replay_dir)
 
     def provenance(self, exchange: str) -> str:
-        return f"replay:{exchange}" if self.mode == "replay" else exchange
+        return f"{self.mode}:{exchange}" if self.mode in ("replay", SIMULATED) else exchange
 
 
 __all__ = ["CANDLE_COLUMNS", "CLIENTS_PER_EXCHANGE", "CandleResult", "ExchangeCatalog", "ExchangeClient", "Exchanges", "Market",
