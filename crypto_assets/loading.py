@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from crypto_assets.tables import table
-from crypto_assets.warehouse.arrow_read import arrow_fields
 from crypto_assets.warehouse.factory import open_warehouse
 from crypto_assets.warehouse.store import Warehouse, default_warehouse_url
 
@@ -93,15 +92,7 @@ def load(
     if as_ == "pandas":
         return warehouse.read(spec, start, end, **options)
     pl = _polars() if as_ == "polars" else None  # before the read: a missing extra fails fast
-    read_arrow = getattr(warehouse, "read_arrow", None)  # the Delta warehouse reads Arrow natively
-    if read_arrow is not None:
-        data = read_arrow(spec, start, end, **options)
-    else:
-        import pyarrow as pa
-
-        frame = warehouse.read(spec, start, end, **options)
-        data = pa.Table.from_pandas(frame, schema=pa.schema(arrow_fields(spec, list(frame.columns))),
-                                    preserve_index=False).replace_schema_metadata()  # as from Delta: no pandas metadata
+    data = warehouse.read_arrow(spec, start, end, **options)
     return data if pl is None else pl.from_arrow(data)
 
 

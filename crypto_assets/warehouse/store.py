@@ -213,6 +213,18 @@ class Warehouse:
         """
         raise NotImplementedError
 
+    def read_arrow(self, spec: TableSpec, start=None, end=None, **options):
+        """`read` as a pyarrow.Table of the table's Arrow types (float64, int64, bool,
+        timestamp[us, UTC], date32, string; NULL as null), in the same rows and order. Here: the
+        DataFrame converted; a back-end that reads Arrow natively (Delta) answers without pandas."""
+        import pyarrow as pa
+
+        from crypto_assets.warehouse.arrow_read import arrow_fields
+
+        frame = self.read(spec, start, end, **options)
+        return pa.Table.from_pandas(frame, schema=pa.schema(arrow_fields(spec, list(frame.columns))),
+                                    preserve_index=False).replace_schema_metadata()  # no pandas metadata
+
     def count(self, spec: TableSpec) -> int:
         raise NotImplementedError
 

@@ -37,13 +37,6 @@ def checks_of(graph: ProjectGraph, asset: str) -> list:
 
 
 @pytest.fixture(scope="module")
-def graph(tmp_path_factory):
-    get_warehouse.cache_clear()
-    yield ProjectGraph(f"sqlite:///{tmp_path_factory.mktemp('written') / 'warehouse.sqlite'}")
-    get_warehouse.cache_clear()
-
-
-@pytest.fixture(scope="module")
 def instance(graph):
     with dg.instance_for_test() as inst:
         graph.materialize(inst, ["coin_universe"])

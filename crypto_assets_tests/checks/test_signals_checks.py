@@ -20,7 +20,6 @@ from dagster._core.storage.asset_check_execution_record import (
 from dagster._core.test_utils import freeze_time
 
 from crypto_assets.assets.common import range_tags
-from crypto_assets.warehouse.resource import get_warehouse
 from crypto_assets_tests.graph_helpers import ProjectGraph
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -64,13 +63,6 @@ def not_evaluated(instance, run_id: str) -> dict[str, str]:
     """{"asset:check": the run-log line} of the checks that said they had nothing to judge."""
     lines = [e.user_message for e in instance.all_logs(run_id) if " not evaluated (" in (e.user_message or "")]
     return {line.split(" ", 1)[0]: line for line in lines}
-
-
-@pytest.fixture(scope="module")
-def graph(tmp_path_factory):
-    get_warehouse.cache_clear()
-    yield ProjectGraph(f"sqlite:///{tmp_path_factory.mktemp('signals') / 'warehouse.sqlite'}")
-    get_warehouse.cache_clear()
 
 
 @pytest.fixture(scope="module")

@@ -14,27 +14,12 @@ from crypto_assets.tables.features import ML_FEATURES
 from crypto_assets.warehouse.arrow_read import arrow_fields
 from crypto_assets.warehouse.factory import open_warehouse
 from crypto_assets.warehouse.schema import Column, TableSpec
+from crypto_assets_tests.warehouse.warehouse_support import every_kind_spec
 
 DAY = pd.Timestamp("2024-03-01", tz="UTC")
 SYMBOLS = ["ETH", "BTC", "SOL", "ADA"]  # written in no particular order
 
-KINDS = TableSpec(
-    name="kinds_in_order",
-    description="one column of each kind, read back across several files",
-    columns=(
-        Column("symbol", "str", "key", nullable=False),
-        Column("at", "datetime", "time", nullable=False),
-        Column("when", "datetime", "optional time"),
-        Column("day", "date", "optional date"),
-        Column("n", "int", "optional int"),
-        Column("flag", "bool", "optional bool"),
-        Column("x", "float", "optional float"),
-        Column("label", "str", "optional text"),
-        Column("tickers", "str", "'|'-separated tickers"),
-    ),
-    primary_key=("symbol", "at"),
-    time_column="at",
-)
+KINDS = every_kind_spec("kinds_in_order", "symbol", Column("tickers", "str", "'|'-separated tickers"))
 
 
 def rows(spec: TableSpec, start: pd.Timestamp, hours: int, seed: int) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from crypto_assets.tables.prices import PRICE_OBSERVATIONS
 from crypto_assets.warehouse.schema import Column, TableSpec, common_columns
 from crypto_assets.warehouse.factory import open_warehouse
 from crypto_assets.warehouse.store import SchemaMismatchError
-from crypto_assets_tests.warehouse.warehouse_support import rename_column
+from crypto_assets_tests.warehouse.warehouse_support import every_kind_spec, rename_column
 
 HOUR = pd.Timestamp("2021-05-15 10:00", tz="UTC")
 
@@ -137,22 +137,7 @@ def test_read_of_absent_table_is_typed_and_empty(sqlite_url):
 
 
 def test_every_column_kind_round_trips_with_nulls(warehouse_url):
-    spec = TableSpec(
-        name="kinds_roundtrip",
-        description="one column of each kind",
-        columns=(
-            Column("key", "str", "key", nullable=False),
-            Column("at", "datetime", "time", nullable=False),
-            Column("when", "datetime", "optional time"),
-            Column("day", "date", "optional date"),
-            Column("n", "int", "optional int"),
-            Column("flag", "bool", "optional bool"),
-            Column("x", "float", "optional float"),
-            Column("label", "str", "optional text"),
-        ),
-        primary_key=("key", "at"),
-        time_column="at",
-    )
+    spec = every_kind_spec("kinds_roundtrip", "key")
     times = pd.to_datetime(["2021-05-15 10:00:00.123456", "2021-05-15 10:05", "2021-05-15 10:10"],
                            utc=True, format="ISO8601")
     frame = pd.DataFrame({

@@ -1,8 +1,31 @@
-"""Test helpers that change a warehouse behind the code's back (a person renaming a column)."""
+"""Test helpers of the warehouse: a table with a column of every kind, and changes made behind the
+code's back (a person renaming a column)."""
 
 from __future__ import annotations
 
 from crypto_assets.warehouse.factory import open_warehouse
+from crypto_assets.warehouse.schema import Column, TableSpec
+
+
+def every_kind_spec(name: str, key: str, *extra: Column) -> TableSpec:
+    """A table keyed by (`key`, `at`) with one optional column of each kind, then `extra`."""
+    return TableSpec(
+        name=name,
+        description="one column of each kind",
+        columns=(
+            Column(key, "str", "key", nullable=False),
+            Column("at", "datetime", "time", nullable=False),
+            Column("when", "datetime", "optional time"),
+            Column("day", "date", "optional date"),
+            Column("n", "int", "optional int"),
+            Column("flag", "bool", "optional bool"),
+            Column("x", "float", "optional float"),
+            Column("label", "str", "optional text"),
+            *extra,
+        ),
+        primary_key=(key, "at"),
+        time_column="at",
+    )
 
 
 def rename_column(url: str, table: str, old: str, new: str) -> None:
