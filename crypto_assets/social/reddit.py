@@ -33,6 +33,7 @@ from requests.adapters import BaseAdapter
 
 from crypto_assets.news.feeds import cap_fields, truncation_reason
 from crypto_assets.paths import RESOURCES_DIR
+from crypto_assets.sources.catalog import provenance
 from crypto_assets.sources.client import MissingCredentialsError, redact_then_cut
 from crypto_assets.sources.replay import replay_transport
 from crypto_assets.warehouse.schema import STR_MAX_CHARS
@@ -186,7 +187,7 @@ class RedditSource(dg.ConfigurableResource):
 
     @property
     def provenance(self) -> str:
-        return f"replay:{SOURCE}" if self.mode == "replay" else SOURCE
+        return provenance(self.mode, SOURCE)
 
     def credentials(self) -> dict[str, str]:
         values = {key: getattr(self, key) or os.environ.get(env) for key, env in CREDENTIAL_ENV.items()}

@@ -37,6 +37,12 @@ def default_source_mode() -> str:
     return os.environ.get(SOURCE_MODE_ENV, "live")
 
 
+def provenance(mode: str, source: str) -> str:
+    """The `source` column value of rows `source` gave in `mode`: replayed and simulated rows say so
+    (`replay:<source>`, `simulated:<source>`), live ones are the source's name."""
+    return f"{mode}:{source}" if mode in ("replay", SIMULATED) else source
+
+
 def mode_transport(mode: str, source: str, base_url: str, replay_dir: str | None, client_kwargs: dict) -> dict:
     """`client_kwargs` of a SourceClient with the transport of `mode` (a test's own `transport=` wins):
     replay's recordings or the simulated market, both local, so no spacing; live: httpx's own.
@@ -78,25 +84,16 @@ class HttpSource(dg.ConfigurableResource):
         spec = source_spec(self.source_name)
         if self.mode not in SOURCE_MODES:
             raise ValueError(f"{spec.name}: mode must be one of {SOURCE_MODES}, got {self.mode!r}")
-        check_separation(self.mode)
+        kwargs = mode_transport(self.mode, spec.name, spec.base_url, self.replay_dir, kwargs)
         api_key = self.api_key or (os.environ.get(spec.api_key_env) if spec.api_key_env else None)
         if self.mode == "live" and spec.api_key_required and not api_key:
             raise MissingCredentialsError(
                 f"{spec.name}: set the environment variable {spec.api_key_env} (API key) to use the live source, "
                 f"or run with {SOURCE_MODE_ENV}=replay"
             )
-        transport = kwargs.pop("transport", None)  # tests inject a scripted transport
-        if transport is not None:
-            pass
-        elif self.mode == "replay":
-            transport = replay_transport(spec.name, spec.base_url, self.replay_dir)
-            kwargs.setdefault("sleep", lambda _seconds: None)  # local payloads: no rate budget to respect
-        elif self.mode == SIMULATED:
-            transport = simulated_transport(spec.name, spec.base_url)
-            kwargs.setdefault("sleep", lambda _seconds: None)
-        else:
-            transport = self.live_transport()
-        return SourceClient(spec, transport=transport, api_key=api_key if self.mode == "live" else None, log=log, **kwargs)
+        if kwargs.get("transport") is None:  # live (replay, simulated and tests' scripted ones are set)
+            kwargs["transport"] = self.live_transport()
+        return SourceClient(spec, api_key=api_key if self.mode == "live" else None, log=log, **kwargs)
 
     def live_transport(self) -> httpx.BaseTransport | None:
         """The httpx transport for live mode; None is httpx's default. A source overrides this
@@ -112,4 +109,4 @@ class HttpSource(dg.ConfigurableResource):
     @property
     def provenance(self) -> str:
         """The `source` column value: replayed and simulated rows say so."""
-        return f"{self.mode}:{self.source_name}" if self.mode in ("replay", SIMULATED) else self.source_name
+        return provenance(self.mode, self.source_name)

@@ -29,7 +29,7 @@ from pydantic import Field
 from requests.adapters import BaseAdapter
 
 from crypto_assets.paths import RESOURCES_DIR
-from crypto_assets.sources.catalog import SOURCE_MODES, mode_transport, source_spec
+from crypto_assets.sources.catalog import SOURCE_MODES, mode_transport, provenance, source_spec
 from crypto_assets.sources.client import SourceClient, SourceError, SourceSpec, redact_then_cut
 from crypto_assets.sources.replay import REPLAY_DIR
 from crypto_assets.sources.requests_bridge import requests_response
@@ -577,7 +577,7 @@ class Exchanges(dg.ConfigurableResource):
         return ExchangeClient(config, client, self.mode, self.replay_dir)
 
     def provenance(self, exchange: str) -> str:
-        return f"{self.mode}:{exchange}" if self.mode in ("replay", SIMULATED) else exchange
+        return provenance(self.mode, exchange)
 
 
 __all__ = ["CANDLE_COLUMNS", "CLIENTS_PER_EXCHANGE", "CandleResult", "ExchangeCatalog", "ExchangeClient", "Exchanges", "Market",

@@ -211,7 +211,7 @@ def derivatives_metrics(
     frame, meta = collect(exchanges, symbols, window.start, window.end, log=context.log.info)
     failed = failed_fetches(frame)
     archived = (meta.get("run_archive") or {}).get("exchange")
-    archive_source = f"replay:{ARCHIVE_SOURCE}" if exchanges.mode == "replay" else ARCHIVE_SOURCE
+    archive_source = exchanges.provenance(ARCHIVE_SOURCE)
     frame = frame.assign(source=[archive_source if e == archived and k in ARCHIVE_KINDS else exchanges.provenance(e)
                                  for e, k in zip(frame.exchange, frame.kind)], ingested_at=utcnow())
     context.add_output_metadata({

@@ -166,7 +166,7 @@ def _utc(value) -> pd.Timestamp:
 
 
 def _archive_source(exchanges: Exchanges) -> str:
-    return f"replay:{ARCHIVE_SOURCE}" if exchanges.mode == "replay" else ARCHIVE_SOURCE
+    return exchanges.provenance(ARCHIVE_SOURCE)
 
 
 def _archive_for(exchanges: Exchanges, name: str, catalog: ExchangeCatalog, start, end, now, out: dict):
