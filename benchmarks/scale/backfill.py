@@ -1,8 +1,8 @@
 """One backfill size of the scale benchmark, run and timed in a process of its own.
 
 `run_size` (in bench_scale's process) writes the size's synthetic inputs (benchmarks/scale/data.py)
-and starts `python -m benchmarks.scale.backfill` with a fresh DAGSTER_HOME (SQLite instance, the
-repo's dagster.yaml) and a fresh warehouse, so its peak RSS (psutil, sampled every 0.1 s) is its
+and starts `python -m benchmarks.scale.backfill` with a fresh DAGSTER_HOME (the instance storage
+benchmarks/scale/instance.py writes: SQLite by default) and a fresh warehouse, so its peak RSS (psutil, sampled every 0.1 s) is its
 own. That process (`child_main`) runs the whole graph in replay mode through Dagster the way the
 demo does (crypto_assets/demo.py): coin_universe, then per backfill chunk (the chunks the backfill
 daemon splits the range into, CRYPTO_BACKFILL_HOURS_PER_RUN hours) the daily assets
@@ -19,7 +19,8 @@ every hourly key since 2021, which its asset-check evaluation does once per chec
 split each step; the rest of an asset step is compute. Run wall time minus the step times is
 Dagster's per-run overhead outside steps (job build, planning, ASSET_MATERIALIZATION_PLANNED
 events, resource init, run bookkeeping). `summarize` and `scaling` reduce a size's numbers to
-what is worth reading first.
+what is worth reading first. After every run the child writes progress.json (runs and days done,
+seconds per day), so a size stopped by --size-timeout still reports how far it got.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.scale.data import ROOT, chunk_windows, serve_chunk, write_synthetic_resources
+from benchmarks.scale.instance import DESCRIBE, instance_storage
 
 CHILD_TIMING_METHOD = ("step times from the run's event log (STEP_START..STEP_SUCCESS); inside steps, "
                        "wall-clock timers around Warehouse.read/replace_window/replace_all "
@@ -127,6 +128,24 @@ CATEGORIES = ("warehouse_read", "warehouse_write", "source_fetch", "dagster_even
 
 def _sum(rows: list[dict], key: str) -> float:
     return round(sum(r[key] for r in rows), 2)
+
+
+PROGRESS_FILE = "progress.json"
+
+
+def write_progress(path: Path, runs: list[dict], runs_total: int, t_ready: float, sampler, failures: list[str],
+                   chunk_hours: int, chunks_done: int) -> None:
+    """After every run: how far the size got, so a size stopped by its timeout still reports its rate."""
+    elapsed = time.time() - t_ready
+    hours = chunks_done * chunk_hours
+    path.write_text(json.dumps({
+        "runs_done": len(runs), "runs_total": runs_total, "chunks_done": chunks_done,
+        "days_done": round(hours / 24, 2), "elapsed_s": round(elapsed, 1),
+        "seconds_per_day": round(elapsed / (hours / 24), 2) if hours else None,
+        "failed_runs": sum(not r["success"] for r in runs), "failures": failures[:5],
+        "peak_rss_mb": round(sampler.peak() / 2**20),
+        "chunk_wall_s": [round(sum(r["wall_s"] for r in runs[i:i + 3]), 1) for i in range(1, len(runs), 3)],
+    }))
 
 
 def child_main(args) -> None:
@@ -284,6 +303,8 @@ def child_main(args) -> None:
             "events": len(records), "peak_rss_mb": round(sampler.peak(t0, t1) / 2**20),
             "check_results": check_results, "steps": run_steps,
         })
+        write_progress(Path(args.home) / PROGRESS_FILE, runs, len(steps), t_ready, sampler, failures,
+                       chunk_hours=args.chunk_hours, chunks_done=chunk + 1 if label == "features" else chunk)
     t_done = time.time()
 
     wh = get_warehouse(None)
@@ -341,14 +362,23 @@ def child_main(args) -> None:
     Path(args.out).write_text(json.dumps(out, indent=1, default=str))
 
 
-def run_size(days: int, backend: str, args, workdir: Path, end: datetime, mysql_url: str | None = None) -> dict:
-    """One size in a fresh process (`child_main`) on its own inputs, instance and warehouse.
-    `args`: bench_scale's options (symbols, news/social per hour, size timeout)."""
+def run_size(days: int, backend: str, args, workdir: Path, end: datetime, mysql_url: str | None = None,
+             instance: str = "sqlite") -> dict:
+    """One size in a fresh process (`child_main`) on its own inputs, Dagster instance (`instance`:
+    a kind of benchmarks/scale/instance.py) and warehouse. `args`: bench_scale's options (symbols,
+    news/social per hour, size timeout)."""
+    home = workdir / (f"{backend}_{days}d" if instance == "sqlite" else f"{backend}_{days}d_{instance}")
+    home.mkdir(parents=True)
+    with instance_storage(instance, home) as instance_env:
+        res = _run_size_in(home, days, backend, args, end, mysql_url, instance_env)
+    res["instance_storage"] = DESCRIBE[instance]
+    return res
+
+
+def _run_size_in(home: Path, days: int, backend: str, args, end: datetime, mysql_url: str | None,
+                 instance_env: dict[str, str]) -> dict:
     from crypto_assets.assets.common import backfill_hours_per_run
 
-    home = workdir / f"{backend}_{days}d"
-    home.mkdir(parents=True)
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     start = end - timedelta(days=days)
     chunk_hours = backfill_hours_per_run() or days * 24
     gen = write_synthetic_resources(home / "resources", start, end, chunk_hours, args.symbols, args.news_per_hour,
@@ -360,13 +390,21 @@ def run_size(days: int, backend: str, args, workdir: Path, end: datetime, mysql_
            "--start", start.isoformat(), "--end", end.isoformat(), "--chunk-hours", str(chunk_hours),
            "--backend", backend, "--home", str(home), "--resources", str(home / "resources"),
            "--warehouse", warehouse, "--out", str(out)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    env = {**os.environ, **instance_env,
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     print(f"[scale] {backend} {days}d: {gen['price_points']} price points, "
           f"{gen['news_rss_items'] + gen['news_guardian_items']} news, {gen['social_posts']} posts, "
           f"{gen['chunks']} chunks of {chunk_hours} h (generated in {gen['generate_s']}s)", flush=True)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=args.size_timeout)
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=args.size_timeout)
+    except subprocess.TimeoutExpired:
+        progress_file = home / PROGRESS_FILE
+        progress = json.loads(progress_file.read_text()) if progress_file.exists() else {}
+        print(f"[scale] {backend} {days}d: stopped after {args.size_timeout}s: {progress}", flush=True)
+        return {"days": days, "backend": backend, "success": False, "timed_out_after_s": args.size_timeout,
+                "progress_when_stopped": progress, "synthetic_input": gen}
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0 or not out.exists():
         print(proc.stdout[-3000:], proc.stderr[-5000:], file=sys.stderr)
