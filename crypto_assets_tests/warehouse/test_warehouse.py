@@ -50,6 +50,29 @@ def test_window_write_is_idempotent(warehouse_url):
     wh.dispose()
 
 
+def test_a_whole_day_window_replaces_exactly_its_days(warehouse_url):
+    """Windows of whole UTC days (a backfill chunk's writes) take a faster path on Delta (whole
+    `_part`s dropped): the rows at either edge of the window must still be kept or replaced exactly."""
+    day = pd.Timestamp("2021-05-15", tz="UTC")
+    edges = [day - pd.Timedelta("1us"), day, day + pd.Timedelta("1D") - pd.Timedelta("1us"),
+             day + pd.Timedelta("2D") - pd.Timedelta("1us"), day + pd.Timedelta("2D")]
+
+    def rows(times, price):
+        return pd.DataFrame([{"symbol": "BTC", "observed_at": t, "coingecko_id": "bitcoin", "price_usd": price,
+                              "market_cap_usd": np.nan, "volume_24h_usd": 1.0, "endpoint": "test", "source": "test",
+                              "ingested_at": pd.Timestamp("2026-01-01", tz="UTC")} for t in times])
+
+    wh = open_warehouse(warehouse_url)
+    wh.replace_window(PRICE_OBSERVATIONS, rows(edges, 1.0), day - pd.Timedelta("1D"), day + pd.Timedelta("3D"))
+    # Two whole days, replaced by one row at noon of the first.
+    assert wh.replace_window(PRICE_OBSERVATIONS, rows([day + pd.Timedelta("12h")], 2.0),
+                             day, day + pd.Timedelta("2D")) == 1
+    got = wh.read(PRICE_OBSERVATIONS).sort_values("observed_at")
+    assert got.observed_at.tolist() == [edges[0], day + pd.Timedelta("12h"), edges[4]]
+    assert got.price_usd.tolist() == [1.0, 2.0, 1.0]
+    wh.dispose()
+
+
 def test_failed_write_leaves_previous_content(warehouse_url):
     wh = open_warehouse(warehouse_url)
     end = HOUR + pd.Timedelta("1h")
