@@ -18,8 +18,8 @@ from functools import cache
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
 import pandas as pd
+import pyarrow as pa
 import yaml
 
 from crypto_assets.assets.common import HOURLY_BACKFILL, partition_label, window_of
@@ -194,15 +194,19 @@ def archive_candles(archive, exchange: str, market: Market, timeframe: str, star
     frame = archive.klines(market.market.replace("/", ""), timeframe, start, end, now if now is not None else utcnow())
     if frame is None:
         return None
+    # Built column by column without copies: the texts as one Arrow value repeated, the numbers as
+    # the parsed arrays (a year of a coin's 1h candles: ~1 ms instead of ~3.4 ms).
     n = len(frame)
-    same = np.zeros(n, dtype=np.intp)  # one text repeated: built once and taken (as the REST frame does)
-    columns = {name: pd.Series([value], dtype="str").take(same).reset_index(drop=True)
-               for name, value in (("exchange", exchange), ("market", market.market), ("symbol", market.symbol),
-                                   ("quote", market.quote))}
-    columns.update({name: frame[name].reset_index(drop=True) for name in
-                    ("bar_start", "open", "high", "low", "close", "volume", "quote_volume", "trade_count")})
-    columns["bar_end"] = columns["bar_start"] + pd.Timedelta(milliseconds=TIMEFRAME_MS[timeframe])
-    return pd.DataFrame(columns)[CANDLE_COLUMNS]
+    texts = {"exchange": exchange, "market": market.market, "symbol": market.symbol, "quote": market.quote}
+    columns = {}
+    for name in CANDLE_COLUMNS:
+        if name in texts:
+            columns[name] = pd.array(pa.repeat(pa.scalar(texts[name], pa.large_string()), n), dtype="str")
+        elif name == "bar_end":
+            columns[name] = frame["bar_start"].array + pd.Timedelta(milliseconds=TIMEFRAME_MS[timeframe])
+        else:
+            columns[name] = frame[name].array
+    return pd.DataFrame(columns, copy=False)
 
 
 def collect_candles(exchanges: Exchanges, symbols: list[str], start, end, now=None, log=None,
