@@ -6,9 +6,11 @@ The archive publishes one zip per (symbol, month) and per (symbol, day), each ne
 - spot klines: `data/spot/{monthly,daily}/klines/<SYM>/<interval>/<SYM>-<interval>-<period>.zip`
   (no header row; `open_time` in milliseconds before 2025-01-01, in MICROseconds from then on:
   told apart by magnitude, row by row);
-- USD-M funding settlements: `data/futures/um/{monthly,daily}/fundingRate/<SYM>/<SYM>-fundingRate-<period>.zip`
+- USD-M funding settlements: `data/futures/um/monthly/fundingRate/<SYM>/<SYM>-fundingRate-<YYYY-MM>.zip`
   (header `calc_time,funding_interval_hours,last_funding_rate`; `calc_time` is a few ms after the
-  settlement: rounded to the settlement hour);
+  settlement: rounded to the settlement hour). MONTHLY files only: the daily fundingRate prefix is
+  empty and daily URLs answer 404 (crypto_assets_tests/data/binance_archive/SOURCES.md), so no daily
+  funding file is ever requested;
 - USD-M daily metrics (open interest every 5 minutes): `data/futures/um/daily/metrics/<SYM>/<SYM>-metrics-<day>.zip`
   (header `create_time,symbol,sum_open_interest,sum_open_interest_value,...`).
 
@@ -23,7 +25,11 @@ against their stored checksum on every read, so a re-run makes no request for th
 cached: a month may be published later.
 
 Plan: whole months before the current month come from monthly files; days of the current month
-(up to yesterday: a day's file exists only after it closed) from daily files.
+(up to yesterday: a day's file exists only after it closed) from daily files (klines, metrics).
+Funding is monthly only: the archive covers a window's funding up to the current month's first day,
+and the rest of the window (`funding_rest_from`: the current month, and the previous month too
+while its file is not published, in the first days of a month) is for Binance's REST funding
+history (crypto_assets/sources/derivatives.py asks it for exactly that part).
 """
 
 from __future__ import annotations
@@ -91,9 +97,10 @@ def metrics_path(symbol: str, day: str) -> str:
     return f"data/futures/um/daily/metrics/{symbol}/{symbol}-metrics-{day}.zip"
 
 
-def plan_periods(start, end, now, *, monthly: bool = True) -> list[str]:
+def plan_periods(start, end, now, *, monthly: bool = True, daily: bool = True) -> list[str]:
     """Archive periods covering [start, end): 'YYYY-MM' for months wholly before `now`'s month
-    (when `monthly`), 'YYYY-MM-DD' for days of later months that closed before `now`."""
+    (when `monthly`), 'YYYY-MM-DD' for days of later months that closed before `now` (when `daily`;
+    `daily=False`: monthly files only, as funding is published)."""
     start, end, now = _utc(start), _utc(end), _utc(now)
     today, day = now.date(), start.date()
     stop = end.date() if end == end.normalize() else end.date() + timedelta(days=1)  # days starting before `end`
@@ -106,9 +113,30 @@ def plan_periods(start, end, now, *, monthly: bool = True) -> list[str]:
                 out.append(label)
             day = date(day.year + day.month // 12, day.month % 12 + 1, 1)  # the next month's first day
             continue
+        if not daily:
+            break
         out.append(f"{day:%Y-%m-%d}")
         day += timedelta(days=1)
     return out
+
+
+def month_start(value) -> pd.Timestamp:
+    """The first instant (UTC) of `value`'s month."""
+    value = _utc(value)
+    return pd.Timestamp(year=value.year, month=value.month, day=1, tz="UTC")
+
+
+def funding_rest_from(start, end, now, missing_months=()) -> pd.Timestamp | None:
+    """Where the part of [start, end) that the archive's funding files cannot give begins; that part
+    runs to `end`, and is None when the files cover the whole window. Funding is published monthly
+    only, a month's file after the month ended: the current month (`now`'s) is never in the archive,
+    and the previous month is not either while its file is not published yet (the first days of a
+    month): when its period 'YYYY-MM' is in `missing_months` (a gap), the part starts with it."""
+    start, end = _utc(start), _utc(end)
+    this_month = month_start(now)
+    previous = month_start(this_month - pd.Timedelta(days=1))
+    begin = max(start, previous if f"{previous:%Y-%m}" in set(missing_months) else this_month)
+    return begin if begin < end else None
 
 
 # -- parsing (pure) ---------------------------------------------------------------------------
@@ -337,8 +365,19 @@ class ArchiveClient:
         return frame.drop_duplicates(time_col, keep="last").sort_values(time_col).reset_index(drop=True)
 
     def funding(self, symbol: str, start, end, now) -> pd.DataFrame | None:
-        paths = [funding_path(symbol, p) for p in plan_periods(start, end, now)]
-        return self._window(paths, parse_funding, "settled_at", start, end)
+        """Settlements in [start, end) from the MONTHLY files of months before `now`'s month (None:
+        no file); the rest of the window is not the archive's (see `funding_part`)."""
+        return self.funding_part(symbol, start, end, now)[0]
+
+    def funding_part(self, symbol: str, start, end, now) -> tuple[pd.DataFrame | None, pd.Timestamp | None]:
+        """`funding`, and where the part of the window it could not cover begins (`funding_rest_from`:
+        the current month, and the previous one while its file is a gap); that part runs to `end`."""
+        months = plan_periods(start, end, now, daily=False)
+        paths = [funding_path(symbol, m) for m in months]
+        known_gaps = len(self.stats.gaps)
+        frame = self._window(paths, parse_funding, "settled_at", start, end)
+        new_gaps = set(self.stats.gaps[known_gaps:])
+        return frame, funding_rest_from(start, end, now, [m for m, p in zip(months, paths) if p in new_gaps])
 
     def klines(self, symbol: str, interval: str, start, end, now) -> pd.DataFrame | None:
         """The window's candles from every file of the plan, parsed in ONE Arrow call and kept in
@@ -390,5 +429,5 @@ def open_archive(mode: str = "live", replay_dir: str | None = None, cache_dir: s
 
 
 __all__ = ["ArchiveClient", "ArchiveStats", "BASE_URL", "SOURCE", "csv_of_zip", "default_cache_dir", "funding_path",
-           "kline_path", "metrics_path", "open_archive", "parse_checksum", "parse_funding", "parse_klines",
-           "parse_metrics", "plan_periods"]
+           "funding_rest_from", "kline_path", "metrics_path", "month_start", "open_archive", "parse_checksum",
+           "parse_funding", "parse_klines", "parse_metrics", "plan_periods"]

@@ -24,7 +24,10 @@ History through ccxt exists in live mode only: no recording of funding-rate or o
 exists for binance, bybit or okx (see crypto_assets_tests/data/exchanges/SOURCES.md). Binance's
 funding history and daily open interest also come from its public data archive (`archive_history`):
 in replay (real April/May 2021 BTCUSDT funding files are recorded) and for windows older than the
-REST path serves (`archive.before_days` in resources/derivatives.yaml).
+REST path serves (`archive.before_days` in resources/derivatives.yaml). The archive publishes funding
+in monthly files only: the part of such a window that they cannot cover (the current month, and the
+previous one while its file is not published; `DerivativesResult.rest_funding`) is asked from the
+REST funding history (`fetch_metrics(..., history_kinds=("funding_history",), history_start=...)`).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from crypto_assets.sources.exchanges import ExchangeClient, Exchanges, _num
 
 CATALOG = RESOURCES_DIR / "derivatives.yaml"
 KINDS = ("funding_snapshot", "open_interest", "funding_history", "open_interest_history", "open_interest_daily")
+HISTORY_KINDS = ("funding_history", "open_interest_history")
 ARCHIVE_KINDS = ("funding_history", "open_interest_daily")
 DERIVATIVE_COLUMNS = [
     "exchange", "symbol", "kind", "observed_at", "available_at", "market", "settle", "funding_rate",
@@ -211,6 +215,9 @@ class DerivativesResult:
     requests: int = 0
     attempted: int = 0  # (symbol, kind) fetches tried (not counting kinds ccxt does not offer)
     stopped: str | None = None  # why the exchange was asked nothing more (a block, a rate limit)
+    # Archive only: symbol -> where the part of the window its funding files could not cover begins
+    # (to the window's end): for the REST funding history.
+    rest_funding: dict[str, pd.Timestamp] = field(default_factory=dict)
 
 
 # HTTP statuses that block the caller, not a market: Bybit answers 403 from regions it refuses.
@@ -244,24 +251,37 @@ def _paged(fetch, start_ms: int, end_ms: int, limit: int, max_pages: int) -> lis
     return out
 
 
+def _ms(value) -> int:
+    return int(pd.Timestamp(value).timestamp() * 1000)
+
+
 def fetch_metrics(client: ExchangeClient, markets: dict[str, SwapMarket], start, end, *, snapshot: bool,
-                  history: bool, history_limit: int = 100, max_pages: int = 50) -> DerivativesResult:
+                  history: bool, history_limit: int = 100, max_pages: int = 50,
+                  history_kinds: tuple[str, ...] = HISTORY_KINDS,
+                  history_start: dict[str, pd.Timestamp] | None = None) -> DerivativesResult:
     """Everything one exchange gives for these markets: current funding and open interest when
-    `snapshot`, settled funding rates and hourly open interest in [start, end) when `history`.
-    A call that fails costs that (symbol, kind) only; the message is kept. A block (403 from a
-    refused region) or an exchange-wide error stops the exchange for the run: the rest is not
-    asked (`stopped`, reported as the exchange's error)."""
+    `snapshot`, settled funding rates and hourly open interest (`history_kinds`) in [start, end)
+    when `history`; with `history_start` (symbol -> start), a symbol's history window starts there
+    instead, and a symbol not in it gets no history. A call that fails costs that (symbol, kind)
+    only; the message is kept. A block (403 from a refused region) or an exchange-wide error stops
+    the exchange for the run: the rest is not asked (`stopped`, reported as the exchange's error)."""
     result = DerivativesResult(markets={s: m.market for s, m in markets.items()})
-    start_ms, end_ms = int(pd.Timestamp(start).timestamp() * 1000), int(pd.Timestamp(end).timestamp() * 1000)
+    start_ms, end_ms = _ms(start), _ms(end)
     has = client.ccxt.has
     calls = []
     if snapshot:
         calls += [("funding_snapshot", has.get("fetchFundingRate")), ("open_interest", has.get("fetchOpenInterest"))]
     if history:
-        calls += [("funding_history", has.get("fetchFundingRateHistory")),
-                  ("open_interest_history", has.get("fetchOpenInterestHistory"))]
+        calls += [(kind, has.get(method)) for kind, method in (("funding_history", "fetchFundingRateHistory"),
+                                                               ("open_interest_history", "fetchOpenInterestHistory"))
+                  if kind in history_kinds]
     for symbol, market in sorted(markets.items()):
+        since_ms = start_ms
+        if history_start is not None:
+            since_ms = _ms(history_start[symbol]) if symbol in history_start else None
         for kind, supported in calls:
+            if kind in HISTORY_KINDS and since_ms is None:
+                continue  # no history asked for this symbol
             if not supported:
                 result.failures[f"{symbol}:{kind}"] = f"{client.name}: not offered by ccxt for this exchange"
                 continue
@@ -270,7 +290,8 @@ def fetch_metrics(client: ExchangeClient, markets: dict[str, SwapMarket], start,
                 continue
             result.attempted += 1
             try:
-                result.rows += _fetch(client, market, kind, start_ms, end_ms, history_limit, max_pages)
+                since = since_ms if kind in HISTORY_KINDS else start_ms
+                result.rows += _fetch(client, market, kind, since, end_ms, history_limit, max_pages)
             except Exception as exc:  # noqa: BLE001 - ccxt and SourceError alike: this (symbol, kind) is out
                 result.failures[f"{symbol}:{kind}"] = redact_then_cut(f"{type(exc).__name__}: {exc}", None, 300)
                 if stops_the_exchange(exc):
@@ -302,7 +323,10 @@ def archive_history(archive, exchange: str, symbols: list[str], settle: str, sta
     """Funding settlements and daily open interest of `symbols` from Binance's public data archive
     (`archive`: a binance_archive.ArchiveClient), for the `settle` perpetual (BTC -> BTCUSDT).
     A file the archive does not have is a gap (`archive.stats.gaps`), not a failure; an
-    unreadable or checksum-mismatched file fails that (symbol, kind) only."""
+    unreadable or checksum-mismatched file fails that (symbol, kind) only. Funding comes from
+    monthly files only: where the part of the window they cannot cover begins (the current month,
+    and the previous one while its file is not published) is in `rest_funding`, per symbol whose
+    archive funding did not fail."""
     result = DerivativesResult()
     for symbol in sorted(symbols):
         pair = f"{symbol.upper()}{settle.upper()}"
@@ -311,27 +335,33 @@ def archive_history(archive, exchange: str, symbols: list[str], settle: str, sta
         for kind in kinds:
             result.attempted += 1
             try:
-                result.rows += _archive_rows(archive, market, pair, kind, start, end, now)
+                rows, rest_from = _archive_rows(archive, market, pair, kind, start, end, now)
             except Exception as exc:  # noqa: BLE001 - SourceError (checksum, unreadable file): this key is out
                 result.failures[f"{symbol}:{kind}"] = redact_then_cut(f"{type(exc).__name__}: {exc}", None, 300)
+                continue
+            result.rows += rows
+            if rest_from is not None:
+                result.rest_funding[symbol] = rest_from
     result.requests = archive.client.requests_made
     return result
 
 
-def _archive_rows(archive, market: SwapMarket, pair: str, kind: str, start, end, now) -> list[dict]:
+def _archive_rows(archive, market: SwapMarket, pair: str, kind: str, start, end,
+                  now) -> tuple[list[dict], pd.Timestamp | None]:
+    """The rows of one (symbol, kind), and (funding) where the part the archive cannot cover begins."""
     if kind == "funding_history":
-        frame = archive.funding(pair, start, end, now)
+        frame, rest_from = archive.funding_part(pair, start, end, now)
         if frame is None:
-            return []
+            return [], rest_from
         # Known at its settlement (calc_time is the settlement plus a few ms of processing).
         return [_row(market, "funding_history", t, funding_rate=float(r), funding_time=t)
-                for t, r in zip(frame.settled_at, frame.funding_rate) if np.isfinite(r)]
+                for t, r in zip(frame.settled_at, frame.funding_rate) if np.isfinite(r)], rest_from
     if kind == "open_interest_daily":
         # Whole days: a day's file is read in full; its last figure is known once the day closed.
         day0 = pd.Timestamp(start).tz_convert("UTC").normalize()
         frame = archive.metrics(pair, day0, end, now)
         if frame is None:
-            return []
+            return [], None
         frame = frame.dropna(subset=["sum_open_interest"])
         rows = []
         for day, part in frame.groupby(frame.create_time.dt.normalize(), sort=True):
@@ -340,7 +370,7 @@ def _archive_rows(archive, market: SwapMarket, pair: str, kind: str, start, end,
                              open_interest=float(last.sum_open_interest),
                              open_interest_value=float(last.sum_open_interest_value),
                              value_currency=market.settle))
-        return rows
+        return rows, None
     raise ValueError(f"unknown archive kind {kind!r}")
 
 
@@ -360,6 +390,7 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
-__all__ = ["ARCHIVE_KINDS", "DERIVATIVE_COLUMNS", "KINDS", "archive_history", "NO_HISTORY_RECORDING", "DerivativesCatalog", "DerivativesResult",
+__all__ = ["ARCHIVE_KINDS", "DERIVATIVE_COLUMNS", "HISTORY_KINDS", "KINDS", "archive_history", "NO_HISTORY_RECORDING",
+           "DerivativesCatalog", "DerivativesResult",
            "SwapMarket", "basis", "fetch_metrics", "frame_of", "funding_history_row", "funding_snapshot_row",
            "load_derivatives_catalog", "map_swaps", "open_derivatives", "open_interest_row"]

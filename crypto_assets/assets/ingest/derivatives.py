@@ -10,8 +10,11 @@ From binance, bybit and okx (resources/derivatives.yaml) through ccxt and the pr
 - binance history from its public data archive (crypto_assets/sources/binance_archive.py): settled
   funding rates and daily open interest, in replay (real BTCUSDT funding files of April/May 2021 are
   recorded) and for windows starting more than `archive.before_days` (resources/derivatives.yaml)
-  before now and ending by today's midnight; binance's REST history is then not asked for. A file the archive lacks is a gap
-  (`run_archive_gaps`), not a failure.
+  before now and ending by today's midnight; binance's REST open-interest history is then not asked
+  for. The archive publishes funding in MONTHLY files only: the part of the window they cannot cover
+  (the current month, and the previous one while its file is not published) takes binance's REST
+  funding history, asked for exactly that part (live; `run_funding_from_rest`). A file the archive
+  lacks is a gap (`run_archive_gaps`), not a failure.
 Rows are kept when `observed_at` is in the run's window; others are listed, not stored.
 An exchange that is down or blocked costs its own rows (`run_failures`), never the run, and the
 rows it has stored for the window stay (`keys_failed`); a run in which nothing could be fetched fails.
@@ -25,9 +28,10 @@ import pandas as pd
 from crypto_assets.assets.common import HOURLY_BACKFILL, partition_label, window_of
 from crypto_assets.partitions import HOURLY
 from crypto_assets.sources.binance_archive import SOURCE as ARCHIVE_SOURCE
-from crypto_assets.sources.binance_archive import open_archive
+from crypto_assets.sources.binance_archive import funding_path, month_start, open_archive
 from crypto_assets.sources.derivatives import (
     ARCHIVE_KINDS,
+    HISTORY_KINDS,
     NO_HISTORY_RECORDING,
     archive_history,
     DerivativesCatalog,
@@ -50,17 +54,19 @@ SNAPSHOT_REACH = pd.Timedelta(hours=2)
 
 
 def _one_exchange(exchanges: Exchanges, name: str, symbols: list[str], catalog: DerivativesCatalog, start, end,
-                  snapshot: bool, history: bool, log=None) -> dict:
+                  snapshot: bool, history: bool, log=None, history_kinds: tuple[str, ...] = HISTORY_KINDS,
+                  history_start: dict | None = None, client_kwargs: dict | None = None) -> dict:
     out = {"rows": [], "markets": {}, "unlisted": [], "failures": {}, "requests": 0, "error": None, "attempted": 0}
     try:
-        client = open_derivatives(exchanges, name, catalog, log=log)
+        client = open_derivatives(exchanges, name, catalog, log=log, **(client_kwargs or {}))
         markets = map_swaps(client.markets(), name, symbols, catalog.settle)
     except Exception as exc:  # noqa: BLE001 - ccxt's own hierarchy or SourceError: this exchange is out
         out["error"] = redact_then_cut(f"{type(exc).__name__}: {exc}", None, 500)
         return out
     out["unlisted"] = sorted(set(symbols) - set(markets))
     result = fetch_metrics(client, markets, start, end, snapshot=snapshot, history=history,
-                           history_limit=catalog.history_limit.get(name, 100), max_pages=catalog.max_history_pages)
+                           history_limit=catalog.history_limit.get(name, 100), max_pages=catalog.max_history_pages,
+                           history_kinds=history_kinds, history_start=history_start)
     out.update(rows=result.rows, markets=result.markets, failures=result.failures, requests=result.requests,
                attempted=result.attempted, error=result.stopped)
     return out
@@ -79,9 +85,13 @@ def archive_exchange_for(catalog: DerivativesCatalog, mode: str, start, end, now
 
 
 def collect(exchanges: Exchanges, symbols: list[str], start, end, now=None, log=None,
-            catalog: "DerivativesCatalog | None" = None) -> tuple[pd.DataFrame, dict]:
-    """Rows with observed_at in [start, end) from every configured exchange, and run metadata."""
+            catalog: "DerivativesCatalog | None" = None,
+            client_kwargs: dict[str, dict] | None = None) -> tuple[pd.DataFrame, dict]:
+    """Rows with observed_at in [start, end) from every configured exchange, and run metadata.
+    `client_kwargs`: extra SourceClient arguments per source (an exchange's name or binance_archive);
+    tests pass a scripted `transport=` and `sleep=`."""
     catalog = catalog or load_derivatives_catalog()
+    client_kwargs = client_kwargs or {}
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     now = pd.Timestamp(now or now_utc())
     replay = exchanges.mode == "replay"
@@ -89,15 +99,31 @@ def collect(exchanges: Exchanges, symbols: list[str], start, end, now=None, log=
     history = not replay
     archived = archive_exchange_for(catalog, exchanges.mode, start, end, now)
     with ThreadPoolExecutor(max_workers=max(1, len(catalog.exchanges))) as pool:
-        futures = {name: pool.submit(_one_exchange, exchanges, name, symbols, catalog, start, end, snapshot,
-                                     history and name != archived, log) for name in catalog.exchanges}
-        results = {name: f.result() for name, f in futures.items()}
-    archive_meta, archive_rows, archive_failed, archive_attempted = _from_archive(
-        exchanges, archived, symbols, catalog, start, end, now, log)
+        futures = {name: pool.submit(_one_exchange, exchanges, name, symbols, catalog, start, end, snapshot, history,
+                                     log, client_kwargs=client_kwargs.get(name))
+                   for name in catalog.exchanges if name != archived}
+        # The archived exchange: its archive first (alongside the other exchanges), then its REST calls, whose
+        # funding history covers exactly the part of the window the archive's monthly funding files could not.
+        archive_meta, archive_rows, archive_failed, archive_attempted, rest_funding = _from_archive(
+            exchanges, archived, symbols, catalog, start, end, now, log, client_kwargs.get(ARCHIVE_SOURCE))
+        if archived:  # replay: no REST history is replayed, so the REST part is not asked
+            futures[archived] = pool.submit(
+                _one_exchange, exchanges, archived, symbols, catalog, start, end, snapshot,
+                history and bool(rest_funding), log, history_kinds=("funding_history",), history_start=rest_funding,
+                client_kwargs=client_kwargs.get(archived))
+        results = {name: futures[name].result() for name in catalog.exchanges}
     frame = frame_of([row for r in results.values() for row in r["rows"]] + archive_rows)
     inside = (frame.observed_at >= start) & (frame.observed_at < end)
     outside = frame[~inside]
     frame = frame[inside].drop_duplicates(["exchange", "symbol", "kind", "observed_at"], keep="last")
+    if archived and "run_archive" in archive_meta:
+        # Live: the part asked from REST (markets binance lists); replay: the part nobody covered.
+        part = rest_funding if replay else {s: t for s, t in rest_funding.items() if s in results[archived]["markets"]}
+        archive_meta = _rest_part_meta(archive_meta, part, end, now, catalog.settle[0], replay)
+        origin = came_from_archive(frame, archive_meta)
+        funding = (frame.exchange == archived) & (frame.kind == "funding_history")
+        archive_meta["run_archive"]["funding_history_rows"] = {"archive": int((funding & origin).sum()),
+                                                               "rest": int((funding & ~origin).sum())}
     meta = {
         "run_rows_by_exchange_kind": {f"{e}:{k}": int(n) for (e, k), n in frame.groupby(["exchange", "kind"]).size().items()},
         "run_markets": {n: r["markets"] for n, r in results.items()},
@@ -108,8 +134,12 @@ def collect(exchanges: Exchanges, symbols: list[str], start, end, now=None, log=
         "run_outside_window": [f"{r.exchange}:{r.symbol}:{r.kind}@{r.observed_at.isoformat()}"
                                for r in outside.itertuples()][:50],
         "history": NO_HISTORY_RECORDING if replay else "live: settled funding rates and hourly open interest",
-        **({"archive_history": f"{archived}: settled funding rates and daily open interest from its public data "
-                               "archive (data.binance.vision), not its REST history"} if archived else {}),
+        **({"archive_history": f"{archived}: settled funding rates of whole months before the current one (monthly "
+                               "files: funding is published monthly only) and daily open interest (daily metrics "
+                               "files) from its public data archive (data.binance.vision); funding of the rest of "
+                               "the window (the current month, and the previous one while its file is not "
+                               "published) from its REST funding history (run_funding_from_rest); its REST "
+                               "open-interest history is not asked"} if archived else {}),
         **archive_meta,
         "snapshot": ("taken" if snapshot else f"not taken: the window ended more than {SNAPSHOT_REACH} before now"),
     }
@@ -131,18 +161,20 @@ def collect(exchanges: Exchanges, symbols: list[str], start, end, now=None, log=
 
 
 def _from_archive(exchanges: Exchanges, exchange: str | None, symbols: list[str], catalog: DerivativesCatalog,
-                  start, end, now, log=None) -> tuple[dict, list[dict], list[FailedFetch], int]:
-    """(metadata, rows, failed keys, keys attempted) of the archive path; nothing when it is off."""
+                  start, end, now, log=None, client_kwargs: dict | None = None
+                  ) -> tuple[dict, list[dict], list[FailedFetch], int, dict]:
+    """(metadata, rows, failed keys, keys attempted, symbol -> start of the part of the window whose
+    funding the archive could not cover) of the archive path; nothing when it is off."""
     if exchange is None:
-        return {}, [], [], 0
+        return {}, [], [], 0, {}
     try:
-        archive = open_archive(exchanges.mode, exchanges.replay_dir, log=log)
+        archive = open_archive(exchanges.mode, exchanges.replay_dir, log=log, **(client_kwargs or {}))
         result = archive_history(archive, exchange, symbols, catalog.settle[0], start, end, now)
     except Exception as exc:  # noqa: BLE001 - the archive could not be reached at all: every key of it failed
         reason = redact_then_cut(f"{type(exc).__name__}: {exc}", None, 300)
         failed = [FailedFetch({"exchange": exchange, "symbol": s, "kind": k}, f"{exchange} archive: {reason}")
                   for s in symbols for k in ARCHIVE_KINDS]
-        return {"run_archive_error": reason}, [], failed, len(failed)
+        return {"run_archive_error": reason}, [], failed, len(failed), {}
     failed = []
     for symbol_kind, reason in sorted(result.failures.items()):
         symbol, _, kind = symbol_kind.partition(":")
@@ -154,9 +186,48 @@ def _from_archive(exchanges: Exchanges, exchange: str | None, symbols: list[str]
                         "requests": result.requests, "gaps": len(stats.gaps), "cache": str(archive.cache_dir),
                         "cache_entries_damaged_and_refetched": stats.cache_repaired[:20]},
         # A file the archive does not have (symbol not listed then, or not published yet): a gap, not a failure.
-        "run_archive_gaps": [p.rsplit("/", 1)[-1] for p in stats.gaps][:100],
+        "run_archive_gaps": [p.rsplit("/", 1)[-1] for p in stats.gaps],
     }
-    return meta, result.rows, failed, result.attempted
+    return meta, result.rows, failed, result.attempted, result.rest_funding
+
+
+def _rest_part_meta(meta: dict, part: dict, end, now, settle: str, replay: bool) -> dict:
+    """The archive's metadata with the part of the window whose funding its monthly files could not
+    cover (symbol -> [from, window end)): asked from the REST history (live, `run_funding_from_rest`) or,
+    in replay, not covered (`run_funding_not_covered`). A missing monthly file whose month REST was asked
+    for is no gap: it moves from `run_archive_gaps` to `run_archive_gaps_taken_from_rest`."""
+    meta = dict(meta)
+    span = {s: [pd.Timestamp(t).isoformat(), pd.Timestamp(end).isoformat()] for s, t in sorted(part.items())}
+    if span:
+        meta["run_funding_not_covered" if replay else "run_funding_from_rest"] = span
+    taken = set() if replay else {funding_path(f"{s.upper()}{settle.upper()}", f"{t:%Y-%m}").rsplit("/", 1)[-1]
+                                  for s, t in part.items() if t < month_start(now)}  # the previous month's file
+    gaps = meta["run_archive_gaps"]
+    real = [g for g in gaps if g not in taken]
+    meta["run_archive_gaps"] = real[:100]
+    if len(real) < len(gaps):
+        meta["run_archive_gaps_taken_from_rest"] = [g for g in gaps if g in taken][:100]
+    meta["run_archive"] = {**meta["run_archive"], "gaps": len(real)}
+    return meta
+
+
+def came_from_archive(frame: pd.DataFrame, meta: dict) -> pd.Series:
+    """Which rows of `collect`'s frame came from the public data archive: the archived exchange's
+    daily open interest, and its funding history except the part asked from REST (run_funding_from_rest)."""
+    archived = (meta.get("run_archive") or {}).get("exchange")
+    ours = (frame.exchange == archived) & frame.kind.isin(ARCHIVE_KINDS)
+    rest_from = {s: pd.Timestamp(span[0]) for s, span in (meta.get("run_funding_from_rest") or {}).items()}
+    if rest_from:
+        since = pd.to_datetime(frame.symbol.map(rest_from), utc=True)
+        ours &= ~((frame.kind == "funding_history") & since.notna() & (frame.observed_at >= since))
+    return ours
+
+
+def row_sources(frame: pd.DataFrame, meta: dict, exchanges: Exchanges) -> list[str]:
+    """The `source` of each row: binance_archive for what came from the archive, else the exchange."""
+    archive_source = exchanges.provenance(ARCHIVE_SOURCE)
+    archived = came_from_archive(frame, meta)
+    return [archive_source if a else exchanges.provenance(e) for e, a in zip(frame.exchange, archived)]
 
 
 NOT_OFFERED = "not offered by ccxt"  # a kind the exchange has no endpoint for: never fetched, nothing to keep
@@ -196,7 +267,9 @@ def failed_metric_fetches(results: dict) -> list[FailedFetch]:
         "resources/derivatives.yaml). Real figures only: what an exchange does not give is empty. Each row has "
         "`available_at`, when the figure became known; ml_features joins it as-of. Binance's settled funding "
         "rates and daily open interest of old windows (and in replay) come from its public data archive "
-        "(checksum-verified files, source binance_archive; missing files listed in run_archive_gaps). In replay "
+        "(checksum-verified files, source binance_archive; missing files listed in run_archive_gaps); funding is "
+        "published there in monthly files only, so the current month's settlements come from binance's REST "
+        "funding history (run_funding_from_rest). In replay "
         "the ccxt path serves only the recorded current snapshots; windows without any figure are empty and "
         "the metadata `empty_reason` says why."
     ),
@@ -210,10 +283,7 @@ def derivatives_metrics(
     symbols = sorted(coin_universe.symbol.dropna().unique())
     frame, meta = collect(exchanges, symbols, window.start, window.end, log=context.log.info)
     failed = failed_fetches(frame)
-    archived = (meta.get("run_archive") or {}).get("exchange")
-    archive_source = exchanges.provenance(ARCHIVE_SOURCE)
-    frame = frame.assign(source=[archive_source if e == archived and k in ARCHIVE_KINDS else exchanges.provenance(e)
-                                 for e, k in zip(frame.exchange, frame.kind)], ingested_at=utcnow())
+    frame = frame.assign(source=row_sources(frame, meta, exchanges), ingested_at=utcnow())
     context.add_output_metadata({
         "partition": partition_label(context),
         **{k: (dg.MetadataValue.json(v) if isinstance(v, (dict, list)) else v) for k, v in meta.items()},
