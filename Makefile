@@ -24,13 +24,18 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/crypto-assets demo
 
+# Two pytest workers (pytest-xdist), one test file per worker at a time: the daemon tests spend most
+# of their minutes waiting on Dagster's crons, so two files side by side cut the suite by about a
+# third here (27 -> 18 min on a loaded 2-core machine).
+PYTEST_WORKERS ?= -n 2 --dist loadfile
+
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_WORKERS)
 
 # The edit-test loop (a few minutes): every test except those marked `slow` (real servers, daemons,
 # processes, Dagster runs of seconds). CI runs `make test`.
 test-fast: install
-	$(BIN)/python -m pytest -q -m 'not slow'
+	$(BIN)/python -m pytest -q $(PYTEST_WORKERS) -m 'not slow'
 
 # Started from DAGSTER_HOME: `dg dev` warns about a dagster.yaml in its working folder that is not
 # the instance's (ours is the template copied into DAGSTER_HOME).

@@ -361,11 +361,11 @@ def check_make_demo(s: Stack, text: str) -> None:
 
 
 def check_make_test(s: Stack, text: str) -> None:
-    assert ".venv/bin/python -m pytest -q" in _dry_run("test", s.home)
+    assert ".venv/bin/python -m pytest -q -n 2 --dist loadfile" in _dry_run("test", s.home)
 
 
 def check_make_test_fast(s: Stack, text: str) -> None:
-    assert ".venv/bin/python -m pytest -q -m 'not slow'" in _dry_run("test-fast", s.home)
+    assert ".venv/bin/python -m pytest -q -n 2 --dist loadfile -m 'not slow'" in _dry_run("test-fast", s.home)
 
 
 def check_new_key(s: Stack, text: str) -> None:
@@ -555,10 +555,12 @@ REGISTRY: dict[str, Entry] = {
                  "into DAGSTER_HOME and runs `.venv/bin/crypto-assets demo`", check_make_demo),
     "make test": Entry(
         NOT_RUNNABLE, "runs the whole suite, this file included: it would recurse (and takes far longer than this "
-                      "file's budget); `make -n` checks it runs `.venv/bin/python -m pytest -q`", check_make_test),
+                      "file's budget); `make -n` checks it runs `.venv/bin/python -m pytest -q -n 2 --dist loadfile`",
+        check_make_test),
     "make test-fast": Entry(
         NOT_RUNNABLE, "runs the suite without its `slow` tests, this file included: it would recurse; `make -n` "
-                      "checks it runs `.venv/bin/python -m pytest -q -m 'not slow'`", check_make_test_fast),
+                      "checks it runs `.venv/bin/python -m pytest -q -n 2 --dist loadfile -m 'not slow'`",
+        check_make_test_fast),
     LAUNCH: Entry(
         RUN, "exit 0; one SUCCESS run for the whole range; each of the 4 assets has one materialization per hour "
              "of the 48, each with dagster/row_count (replay has no recording then: 0 rows)", check_launch),
