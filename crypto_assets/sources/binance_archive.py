@@ -234,6 +234,10 @@ def parse_metrics(text: str) -> pd.DataFrame:
         value = np.array([r[3] or "nan" for r in body], dtype="float64")
     except (ValueError, IndexError) as exc:
         raise ValueError(f"metrics file has a non-numeric field: {exc}") from None
+    # A zero open interest (written `0E-8` in real files, e.g. BTCUSDT-metrics-2022-03-07) is Binance's
+    # missing reading, not a market figure: no figure at all.
+    missing = ~(oi > 0)
+    oi[missing], value[missing] = np.nan, np.nan
     return pd.DataFrame({"create_time": times, "sum_open_interest": oi, "sum_open_interest_value": value})
 
 

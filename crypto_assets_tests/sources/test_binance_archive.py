@@ -193,6 +193,18 @@ def test_daily_open_interest_is_the_days_last_figure_known_only_after_the_day_cl
     assert sorted(archive.stats.gaps) == [metrics_path("DOGEUSDT", "2021-05-14"), metrics_path("DOGEUSDT", "2021-05-15")]
 
 
+def test_a_zero_open_interest_is_no_figure_and_never_the_days_last_one(tmp_path):
+    """Real metrics files hold a literal `0E-8` open interest where Binance had no reading (e.g.
+    BTCUSDT-metrics-2022-03-07): a zero would be stored as the day's open interest, a fake figure."""
+    text = _metrics("2021-05-14", [100.0, 101.0, 102.5]).replace(",102.5,", ",0E-8,")
+    archive, _ = _client(_files(metrics_path("BTCUSDT", "2021-05-14"), text), tmp_path)
+    result = archive_history(archive, "binance", ["BTC"], "USDT", pd.Timestamp("2021-05-14", tz=UTC),
+                             pd.Timestamp("2021-05-15", tz=UTC), NOW, kinds=("open_interest_daily",))
+    assert result.failures == {}
+    assert [(r["observed_at"], r["open_interest"]) for r in result.rows] == [
+        (pd.Timestamp("2021-05-14 00:05", tz=UTC), 101.0)]
+
+
 def test_the_plan_takes_monthly_files_for_past_months_and_daily_files_up_to_yesterday():
     assert plan_periods("2021-04-20", "2021-06-03", "2021-06-05 10:00") == ["2021-04", "2021-05", "2021-06-01",
                                                                               "2021-06-02"]
