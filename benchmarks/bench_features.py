@@ -100,6 +100,42 @@ def pipeline_once(wh: Warehouse) -> dict:
     }
 
 
+def write_floor(wh: Warehouse, repeats: int = 3) -> dict:
+    """Why the write dominates: the day of ml_features just written (all columns, as Arrow), written
+    again (a) by pyarrow as one uncompressed Parquet file, the floor of any Parquet write, and (b) by
+    write_deltalake with the warehouse's writer properties, the Delta commit ml_features pays. Best
+    of `repeats`, each into a fresh folder."""
+    import deltalake as dl
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from crypto_assets.warehouse.delta import PART
+
+    table = wh.read_arrow(ML_FEATURES, DAY, DAY + pd.Timedelta(days=1))
+
+    def best(write) -> float:
+        times = []
+        for _ in range(repeats):
+            with tempfile.TemporaryDirectory() as tmp:
+                t0 = time.perf_counter()
+                write(tmp)
+                times.append(time.perf_counter() - t0)
+        return round(min(times), 3)
+
+    properties = wh._writer_properties(ML_FEATURES)
+    with_part = table.append_column(PART, pa.array([str(DAY.date())] * table.num_rows, type=pa.string()))
+    parquet_s = best(lambda tmp: pq.write_table(table, f"{tmp}/day.parquet", compression="none",
+                                                use_dictionary=False))
+    delta_s = best(lambda tmp: dl.write_deltalake(tmp, table, mode="overwrite", writer_properties=properties))
+    partitioned_s = best(lambda tmp: dl.write_deltalake(tmp, with_part, mode="overwrite", partition_by=[PART],
+                                                        writer_properties=properties))
+    return {"rows": table.num_rows, "columns": table.num_columns, "mb_in_memory": round(table.nbytes / 2**20, 1),
+            "pyarrow_parquet_uncompressed_s": parquet_s, "write_deltalake_s": delta_s,
+            "write_deltalake_partitioned_by_day_s": partitioned_s,
+            "note": "the floor under ml_features' write, before any of the project's code: delta-rs encoding and "
+                    "committing the day's wide table, flat and partitioned by day as the warehouse lays it out"}
+
+
 def bench_pipeline(url: str, repeats: int) -> dict:
     wh = open_warehouse(url)
     runs = [pipeline_once(wh) for _ in range(repeats)]  # later runs replace the same window
