@@ -19,6 +19,9 @@ from crypto_assets.llm.ollama import LLMError, OllamaClient
 from crypto_assets.sources.client import SourceClient, SourceError, SourceSpec
 
 PAST = format_datetime(datetime.now(timezone.utc) - timedelta(days=2), usegmt=True)
+# Fixed test ids: an id made from PAST changes with the clock, and pytest-xdist refuses to run when its
+# workers collect different ids.
+WAIT_IDS = {"-5": "negative", "0": "zero", "0.0": "zero-decimal", PAST: "http-date-in-the-past"}
 SPEC = SourceSpec(name="busy", base_url="https://busy.example.test", max_retries=4, backoff_base_s=1.0,
                   backoff_max_s=60.0)
 
@@ -33,7 +36,7 @@ def always(status: int, retry_after: str):
     return httpx.MockTransport(handler), stamps
 
 
-@pytest.mark.parametrize("retry_after", ["-5", "0", "0.0", PAST])
+@pytest.mark.parametrize("retry_after", ["-5", "0", "0.0", PAST], ids=WAIT_IDS.get)
 @pytest.mark.parametrize("status", [429, 503])
 def test_a_retry_after_that_asks_for_no_wait_still_backs_off(status, retry_after):
     transport, stamps = always(status, retry_after)
@@ -79,7 +82,7 @@ def test_the_wait_is_the_larger_of_retry_after_and_the_backoff_and_a_huge_one_st
     assert sleeps == [] and len(stamps) == 1  # beyond the cap: no wait, no retry
 
 
-@pytest.mark.parametrize("retry_after", ["-5", "0", PAST])
+@pytest.mark.parametrize("retry_after", ["-5", "0", PAST], ids=WAIT_IDS.get)
 def test_the_llm_client_backs_off_too(retry_after):
     transport, stamps = always(503, retry_after)
     sleeps: list[float] = []
