@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import sqlalchemy as sa
 
 from crypto_assets.warehouse.scratch import scratch_database
 
@@ -40,23 +37,6 @@ DESCRIBE = {
 
 
 @contextmanager
-def _postgres_scratch(server_url: str) -> Iterator[sa.URL]:
-    server = sa.engine.make_url(server_url)
-    name = f"dagster_bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            yield server.set(database=name)
-        finally:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
-
-
-@contextmanager
 def instance_storage(kind: str, home: Path) -> Iterator[dict[str, str]]:
     """Writes `home/dagster.yaml` for `kind`; yields the environment the size's process needs."""
     if kind not in KINDS:
@@ -72,7 +52,7 @@ def instance_storage(kind: str, home: Path) -> Iterator[dict[str, str]]:
                    "DAGSTER_MYSQL_USER": url.username or "root", "DAGSTER_MYSQL_PASSWORD": url.password or "",
                    "DAGSTER_MYSQL_DB": url.database}
     else:
-        with _postgres_scratch(os.environ.get("CRYPTO_BENCH_POSTGRES_URL") or DEFAULT_POSTGRES) as url:
+        with scratch_database(os.environ.get("CRYPTO_BENCH_POSTGRES_URL") or DEFAULT_POSTGRES, "dagster_bench") as url:
             config = (ROOT / "dagster.yaml").read_text() + (
                 "\nstorage:\n  postgres:\n    postgres_url: "
                 f"\"{url.render_as_string(hide_password=False)}\"\n")

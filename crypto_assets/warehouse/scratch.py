@@ -1,7 +1,7 @@
-"""A throwaway database on a MySQL server, for tests and benchmarks that need a clean one.
+"""A throwaway database on a MySQL or PostgreSQL server, for tests and benchmarks that need a clean one.
 
     with scratch_database("mysql+pymysql://root@127.0.0.1:3306/test", "crypto_bench") as url:
-        ...  # `url` (a sqlalchemy URL) names a new, empty utf8mb4 database; dropped afterwards
+        ...  # `url` (a sqlalchemy URL) names a new, empty database (utf8mb4 on MySQL); dropped afterwards
 """
 
 from __future__ import annotations
@@ -17,14 +17,19 @@ import sqlalchemy as sa
 def scratch_database(server_url: str | sa.URL, prefix: str) -> Iterator[sa.URL]:
     server = sa.engine.make_url(server_url)
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(server)
+    if server.get_backend_name() == "postgresql":
+        create, drop = f'CREATE DATABASE "{name}"', f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+    else:
+        create, drop = f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4", f"DROP DATABASE IF EXISTS `{name}`"
+    # PostgreSQL refuses CREATE/DROP DATABASE inside a transaction.
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
     try:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(create)
         try:
             yield server.set(database=name)
         finally:
-            with admin.begin() as conn:
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+            with admin.connect() as conn:
+                conn.exec_driver_sql(drop)
     finally:
         admin.dispose()
