@@ -183,7 +183,10 @@ def main() -> None:
             else:
                 results["mysql"] = "skipped (--skip-mysql or --mysql-days '')"
 
-            if not args.skip_ui:
+            if not args.skip_ui and "sqlite" not in instances:
+                # The other storages' scratch databases are dropped once their size has run.
+                results["ui_graphql"] = "skipped: the UI benchmark reads a size's SQLite instance (--instances sqlite)"
+            elif not args.skip_ui:
                 ui_days = args.ui_days if args.ui_days in embedded_days else max(embedded_days, default=None)
                 home = workdir / f"{args.embedded}_{ui_days}d" if ui_days else workdir / "ui_empty"
                 if ui_days is None:
